@@ -1,0 +1,65 @@
+package io.vfu.core.protocol;
+
+import static io.vfu.core.protocol.Wire.putU32;
+import static io.vfu.core.protocol.Wire.u32;
+
+import java.lang.foreign.MemorySegment;
+
+/**
+ * MIG_DATA_READ request (command 17, protocol reference §11.5): read up to {@code size} bytes of the
+ * migration stream (allowed in PRE_COPY and STOP_COPY).
+ *
+ * <pre>
+ *  0               4               8
+ * +---------------+---------------+
+ * |  argsz (u32)  |  size (u32)   |
+ * +---------------+---------------+
+ * </pre>
+ *
+ * <p>The decoder requires exactly 8 bytes and {@code argsz ≥ 8 + size} (libvfio-user: EINVAL otherwise);
+ * a larger argsz is accepted (it only bounds the reply). {@code size} against the client's
+ * {@code max_data_xfer_size} and the migration state are the server's checks.
+ *
+ * @param argsz the largest reply payload the client accepts (u32); we send {@code 8 + size}
+ * @param size  bytes wanted (u32)
+ */
+public record MigDataReadRequest(long argsz, long size) implements Request {
+    public static final int SIZE = 8;
+
+    public MigDataReadRequest {
+        Fields.requireU32(argsz, "argsz");
+        Fields.requireU32(size, "size");
+    }
+
+    /** A request for {@code size} bytes with argsz = 8 + size. */
+    public MigDataReadRequest(long size) {
+        this(SIZE + size, size);
+    }
+
+    @Override
+    public Command command() {
+        return Command.MIG_DATA_READ;
+    }
+
+    @Override
+    public int fixedSize() {
+        return SIZE;
+    }
+
+    @Override
+    public void encodeFixed(MemorySegment dst) {
+        putU32(dst, 0, argsz);
+        putU32(dst, 4, size);
+    }
+
+    /** @throws VfioUserException EINVAL if the payload is not 8 bytes or argsz &lt; 8 + size */
+    public static MigDataReadRequest decode(MemorySegment payload) {
+        Wire.requireExactly(payload, SIZE, "MIG_DATA_READ");
+        long argsz = u32(payload, 0);
+        long size = u32(payload, 4);
+        if (argsz < SIZE + size) {
+            throw VfioUserException.einval("MIG_DATA_READ: argsz " + argsz + " < 8 + size " + size);
+        }
+        return new MigDataReadRequest(argsz, size);
+    }
+}
