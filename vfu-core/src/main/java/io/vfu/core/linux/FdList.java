@@ -1,0 +1,132 @@
+package io.vfu.core.linux;
+
+import java.util.Arrays;
+
+/**
+ * File descriptors received with {@code SCM_RIGHTS}, owned until handed on.
+ *
+ * <p>{@link UnixSocket#receive} appends every fd that arrives. Each fd is either {@linkplain #take(int) taken}
+ * (ownership passes to the caller) or closed by {@link #close()}. {@link #truncated()} reports that the kernel
+ * dropped fds because more arrived than the receive accepted ({@code MSG_CTRUNC}); the dropped ones were closed by
+ * the kernel, so nothing leaks, but the message is incomplete.
+ *
+ * <p>After {@code close()} (or {@link #clear()}) the list is empty and may be reused for the next message.
+ * Not thread-safe: one list belongs to one receiving thread.
+ */
+public final class FdList implements AutoCloseable {
+    private int[] fds = new int[4];
+    private boolean[] taken = new boolean[4];
+    private int size;
+    private boolean truncated;
+
+    /** An empty list. */
+    public FdList() {}
+
+    /** Number of fds received (taken ones included). */
+    public int size() {
+        return size;
+    }
+
+    /** Whether the list holds no fds. */
+    public boolean isEmpty() {
+        return size == 0;
+    }
+
+    /** The fd at {@code i}, without transferring ownership. */
+    public int get(int i) {
+        checkIndex(i);
+        return fds[i];
+    }
+
+    /** Whether the fd at {@code i} was handed on. */
+    public boolean isTaken(int i) {
+        checkIndex(i);
+        return taken[i];
+    }
+
+    /**
+     * Hands on the fd at {@code i}: the caller now owns it and this list will not close it.
+     *
+     * @throws IllegalStateException if it was already taken
+     */
+    public int take(int i) {
+        checkIndex(i);
+        if (taken[i]) {
+            throw new IllegalStateException("fd at index " + i + " (" + fds[i] + ") was already taken");
+        }
+        taken[i] = true;
+        return fds[i];
+    }
+
+    /** Hands on every fd not yet taken, in arrival order. */
+    public int[] takeAll() {
+        int[] out = new int[size];
+        int n = 0;
+        for (int i = 0; i < size; i++) {
+            if (!taken[i]) {
+                taken[i] = true;
+                out[n++] = fds[i];
+            }
+        }
+        return n == size ? out : Arrays.copyOf(out, n);
+    }
+
+    /** Whether fds were lost because the control buffer was too small ({@code MSG_CTRUNC}). */
+    public boolean truncated() {
+        return truncated;
+    }
+
+    void truncated(boolean value) {
+        truncated = value;
+    }
+
+    /** Appends an fd this list now owns. */
+    public void add(int fd) {
+        if (fd < 0) {
+            throw new IllegalArgumentException("negative fd " + fd);
+        }
+        if (size == fds.length) {
+            fds = Arrays.copyOf(fds, size * 2);
+            taken = Arrays.copyOf(taken, size * 2);
+        }
+        fds[size] = fd;
+        taken[size] = false;
+        size++;
+    }
+
+    /**
+     * Forgets every fd WITHOUT closing it and resets {@link #truncated()}. Only correct once all fds were
+     * taken (e.g. after {@link #takeAll()}); otherwise the untaken ones leak.
+     */
+    public void clear() {
+        size = 0;
+        truncated = false;
+    }
+
+    /** Closes every fd not taken, then empties the list (which stays usable). Close errors are ignored. */
+    @Override
+    public void close() {
+        for (int i = 0; i < size; i++) {
+            if (!taken[i]) {
+                taken[i] = true;
+                Fds.closeQuietly(fds[i]);
+            }
+        }
+        clear();
+    }
+
+    private void checkIndex(int i) {
+        if (i < 0 || i >= size) {
+            throw new IndexOutOfBoundsException("index " + i + " of " + size + " fds");
+        }
+    }
+
+    @Override
+    public String toString() {
+        StringBuilder sb = new StringBuilder("FdList[");
+        for (int i = 0; i < size; i++) {
+            sb.append(i == 0 ? "" : ", ").append(fds[i]).append(taken[i] ? " (taken)" : "");
+        }
+        return sb.append(truncated ? "; truncated]" : "]").toString();
+    }
+}

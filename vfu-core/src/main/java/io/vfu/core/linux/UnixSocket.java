@@ -1,0 +1,611 @@
+package io.vfu.core.linux;
+
+import static java.lang.foreign.ValueLayout.ADDRESS;
+import static java.lang.foreign.ValueLayout.JAVA_BYTE;
+import static java.lang.foreign.ValueLayout.JAVA_INT;
+import static java.lang.foreign.ValueLayout.JAVA_LONG;
+import static java.lang.foreign.ValueLayout.JAVA_SHORT;
+
+import java.io.EOFException;
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.nio.charset.Charset;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.LinkOption;
+import java.nio.file.NoSuchFileException;
+import java.nio.file.Path;
+import java.nio.file.attribute.BasicFileAttributes;
+import java.nio.file.attribute.PosixFilePermission;
+import java.util.EnumSet;
+import java.util.Objects;
+import java.util.Set;
+import java.util.concurrent.locks.ReentrantLock;
+
+/**
+ * An {@code AF_UNIX} {@code SOCK_STREAM} socket (always {@code SOCK_CLOEXEC}) with gathered sends,
+ * {@code SCM_RIGHTS} fd passing and {@code SO_PEERCRED}.
+ *
+ * <h2>Memory</h2>
+ * Every segment given to {@link #send} or {@link #receive} must be a native segment (from an {@link Arena}, a
+ * {@link Mapping}, ...): the kernel reads and writes it in place, nothing is copied. Heap segments are rejected
+ * with {@link IllegalArgumentException}; so are read-only destinations.
+ *
+ * <h2>Threading</h2>
+ * One thread may receive while others send. {@link #send} is atomic per call: concurrent sends do not interleave
+ * their bytes (an internal lock serialises them). Receives are not serialised: use one receiving thread.
+ * {@link #close()} may be called from any thread at any time: it shuts the socket down, which wakes a thread
+ * blocked in {@link #receive}, {@link #accept} or {@link #awaitReadable} (they see end-of-file, or
+ * {@link LinuxException} EBADF/EINVAL), and the descriptor is released when the last such call returns, so its
+ * number is never reused under a running call. (That shutdown acts on the socket itself, so it also ends the
+ * connection for other processes holding a passed copy of it; an idle socket is simply closed.) Operations
+ * started after close throw {@link LinuxException} EBADF.
+ *
+ * <h2>Blocking</h2>
+ * All calls block in the kernel: run them on platform threads (a virtual thread blocked in a native call pins
+ * its carrier).
+ */
+public final class UnixSocket implements AutoCloseable {
+    /** Default for {@link #maxFds()}. */
+    public static final int DEFAULT_MAX_FDS = 16;
+    /** The kernel's limit on fds in one message ({@code SCM_MAX_FD}). */
+    public static final int MAX_FDS = Native.SCM_MAX_FD;
+    /** Default permission bits of a listening socket's file. */
+    public static final int DEFAULT_MODE = 0600;
+
+    private static final int SKIP_CHUNK = 64 * 1024;
+    private static final long IOVEC_SIZE = Native.IOVEC.byteSize();
+
+    private final FdOwner owner;
+    private final Path path;
+    private final Object fileKey;
+    private final ReentrantLock sendLock = new ReentrantLock();
+    private volatile int maxFds = DEFAULT_MAX_FDS;
+
+    private UnixSocket(int fd, Path path, Object fileKey) {
+        this.owner = new FdOwner(fd);
+        this.path = path;
+        this.fileKey = fileKey;
+    }
+
+    // ---------------------------------------------------------------- creation
+
+    /** {@link #listen(Path, int, int)} with mode {@code 0600} and backlog 1. */
+    public static UnixSocket listen(Path path) throws IOException {
+        return listen(path, DEFAULT_MODE, 1);
+    }
+
+    /**
+     * Creates the socket file at {@code path}, binds and listens.
+     *
+     * <p>The file gets exactly the permission bits {@code mode}: the socket is {@code fchmod}ed before
+     * {@code bind}, so the file is never created more permissive than {@code mode} whatever the umask, and is
+     * raised to {@code mode} afterwards if the umask removed bits. An existing file at {@code path} (e.g. a stale
+     * socket of a dead server) is never removed: bind fails with {@link Errno#EADDRINUSE}. {@link #close()}
+     * unlinks the file if it is still the one this call created.
+     *
+     * @param mode    permission bits, {@code 0} to {@code 0777}
+     * @param backlog pending-connection queue length for listen(2)
+     * @throws LinuxException e.g. {@code bind: EADDRINUSE} or {@code ENAMETOOLONG} (sun_path holds 107 bytes)
+     */
+    public static UnixSocket listen(Path path, int mode, int backlog) throws IOException {
+        Objects.requireNonNull(path, "path");
+        if ((mode & ~0777) != 0) {
+            throw new IllegalArgumentException("mode must be permission bits 0..0777, got 0" + Integer.toOctalString(mode));
+        }
+        if (backlog < 0) {
+            throw new IllegalArgumentException("negative backlog " + backlog);
+        }
+        Native.ensureAvailable();
+        byte[] name = encode("bind", path);
+        try (Arena arena = Arena.ofConfined()) {
+            int fd = Native.socket(arena, Native.AF_UNIX, Native.SOCK_STREAM | Native.SOCK_CLOEXEC, 0);
+            boolean bound = false;
+            try {
+                Native.fchmod(arena, fd, mode);
+                MemorySegment addr = sockaddr(arena, name);
+                try {
+                    Native.bind(arena, fd, addr, addrLen(name), path.toString());
+                } catch (LinuxException e) {
+                    if (e.errno() == Errno.EADDRINUSE) {
+                        throw new LinuxException("bind", e.errnoValue(), path
+                                + " exists (a stale socket? remove it if no server is using it)");
+                    }
+                    throw e;
+                }
+                bound = true;
+                Set<PosixFilePermission> wanted = permissions(mode);
+                if (!Files.getPosixFilePermissions(path, LinkOption.NOFOLLOW_LINKS).equals(wanted)) {
+                    Files.setPosixFilePermissions(path, wanted);
+                }
+                Object key = Files.readAttributes(path, BasicFileAttributes.class, LinkOption.NOFOLLOW_LINKS)
+                        .fileKey();
+                Native.listen(arena, fd, backlog, path.toString());
+                return new UnixSocket(fd, path, key);
+            } catch (IOException | RuntimeException e) {
+                if (bound) {
+                    try {
+                        Files.deleteIfExists(path);
+                    } catch (IOException suppressed) {
+                        e.addSuppressed(suppressed);
+                    }
+                }
+                Fds.closeQuietly(fd);
+                throw e;
+            }
+        }
+    }
+
+    /**
+     * Connects to the socket at {@code path}.
+     *
+     * @throws LinuxException e.g. {@code connect: ENOENT} (no such file) or {@code ECONNREFUSED} (nobody
+     *                        listens); the message names the path
+     */
+    public static UnixSocket connect(Path path) throws IOException {
+        Objects.requireNonNull(path, "path");
+        Native.ensureAvailable();
+        byte[] name = encode("connect", path);
+        try (Arena arena = Arena.ofConfined()) {
+            int fd = Native.socket(arena, Native.AF_UNIX, Native.SOCK_STREAM | Native.SOCK_CLOEXEC, 0);
+            try {
+                Native.connect(arena, fd, sockaddr(arena, name), addrLen(name), path.toString());
+                return new UnixSocket(fd, null, null);
+            } catch (IOException | RuntimeException e) {
+                Fds.closeQuietly(fd);
+                throw e;
+            }
+        }
+    }
+
+    /** A connected pair of sockets (socketpair(2)). */
+    public static UnixSocket[] pair() throws IOException {
+        Native.ensureAvailable();
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment sv = arena.allocate(JAVA_INT, 2);
+            Native.socketpair(arena, Native.AF_UNIX, Native.SOCK_STREAM | Native.SOCK_CLOEXEC, 0, sv);
+            return new UnixSocket[] {
+                new UnixSocket(sv.getAtIndex(JAVA_INT, 0), null, null),
+                new UnixSocket(sv.getAtIndex(JAVA_INT, 1), null, null)
+            };
+        }
+    }
+
+    /**
+     * Takes ownership of a connected stream socket descriptor, e.g. one received with {@code SCM_RIGHTS}
+     * ({@link FdList#take(int)}). {@link #close()} will close it.
+     */
+    public static UnixSocket adopt(int fd) {
+        Native.ensureAvailable();
+        return new UnixSocket(fd, null, null);
+    }
+
+    /**
+     * Waits for and accepts one connection (accept4 with {@code SOCK_CLOEXEC}).
+     *
+     * @throws LinuxException EBADF if this socket was closed, also while waiting
+     */
+    public UnixSocket accept() throws IOException {
+        int fd = owner.acquire("accept4");
+        try (Arena arena = Arena.ofConfined()) {
+            return new UnixSocket(Native.accept4(arena, fd, Native.SOCK_CLOEXEC), null, null);
+        } catch (LinuxException e) {
+            if (owner.isClosed()) {
+                throw new LinuxException("accept4", Errno.EBADF.value(), "socket closed while waiting");
+            }
+            throw e;
+        } finally {
+            owner.release();
+        }
+    }
+
+    // ---------------------------------------------------------------- accessors
+
+    /** The descriptor (owned by this object: do not close it). */
+    public int fd() {
+        return owner.fd();
+    }
+
+    /** The path this socket is bound to (listening sockets), or {@code null}. */
+    public Path path() {
+        return path;
+    }
+
+    /** How many fds one {@link #receive} accepts; more arriving fds are dropped and flag the list truncated. */
+    public int maxFds() {
+        return maxFds;
+    }
+
+    /** Sets {@link #maxFds()}: 0 to {@value #MAX_FDS}. */
+    public void maxFds(int n) {
+        if (n < 0 || n > MAX_FDS) {
+            throw new IllegalArgumentException("maxFds must be 0.." + MAX_FDS + ", got " + n);
+        }
+        maxFds = n;
+    }
+
+    // ---------------------------------------------------------------- I/O
+
+    /**
+     * Writes every byte of {@code parts}, in order, gathered by sendmsg(2) straight from the segments.
+     *
+     * <p>{@code fds} (may be {@code null} or empty; at most {@value #MAX_FDS}) travel as one
+     * {@code SCM_RIGHTS} message attached to the first sendmsg, i.e. to the first byte. A partial write is
+     * continued with the remaining bytes and no ancillary data; EINTR is retried. {@code MSG_NOSIGNAL}: a closed
+     * peer gives {@code EPIPE} as an exception, never a signal. The caller keeps ownership of {@code fds}.
+     *
+     * @param parts native segments; empty ones are skipped
+     * @throws IllegalArgumentException a heap segment, too many fds, or fds with no byte to carry them
+     * @throws LinuxException           e.g. {@code sendmsg: EPIPE}, {@code ECONNRESET}
+     */
+    public void send(int[] fds, MemorySegment... parts) throws IOException {
+        Objects.requireNonNull(parts, "parts");
+        int nfds = fds == null ? 0 : fds.length;
+        if (nfds > MAX_FDS) {
+            throw new IllegalArgumentException(nfds + " fds exceed the kernel limit of " + MAX_FDS + " per message");
+        }
+        for (int i = 0; i < nfds; i++) {
+            if (fds[i] < 0) {
+                throw new IllegalArgumentException("negative fd " + fds[i] + " at index " + i);
+            }
+        }
+        long total = 0;
+        for (int i = 0; i < parts.length; i++) {
+            requireNative(parts[i], "part " + i);
+            total += parts[i].byteSize();
+        }
+        if (total == 0) {
+            if (nfds > 0) {
+                throw new IllegalArgumentException("fds need at least one byte of data to travel with");
+            }
+            return;
+        }
+        sendLock.lock();
+        try {
+            int fd = owner.acquire("sendmsg");
+            try (Arena arena = Arena.ofConfined()) {
+                sendAll(arena, fd, fds, nfds, parts, total);
+            } finally {
+                owner.release();
+            }
+        } finally {
+            sendLock.unlock();
+        }
+    }
+
+    private static void sendAll(Arena arena, int fd, int[] fds, int nfds, MemorySegment[] parts, long total)
+            throws LinuxException {
+        int iovMax = Math.min(parts.length, Native.IOV_MAX);
+        MemorySegment msg = arena.allocate(Native.MSGHDR);
+        MemorySegment iov = arena.allocate(Native.IOVEC, iovMax);
+        MemorySegment control = MemorySegment.NULL;
+        if (nfds > 0) {
+            control = arena.allocate(Native.cmsgSpace(4L * nfds), 8);
+            control.set(JAVA_LONG, 0, Native.cmsgLen(4L * nfds));
+            control.set(JAVA_INT, Native.CMSG_LEVEL, Native.SOL_SOCKET);
+            control.set(JAVA_INT, Native.CMSG_TYPE, Native.SCM_RIGHTS);
+            for (int i = 0; i < nfds; i++) {
+                control.set(JAVA_INT, Native.CMSGHDR.byteSize() + 4L * i, fds[i]);
+            }
+        }
+        msg.set(ADDRESS, Native.MSG_IOV, iov);
+        int part = 0;
+        long offset = 0;
+        long sent = 0;
+        boolean first = true;
+        while (sent < total) {
+            while (offset == parts[part].byteSize()) { // finished or empty parts
+                part++;
+                offset = 0;
+            }
+            int n = 0;
+            long off = offset;
+            for (int p = part; p < parts.length && n < iovMax; p++, off = 0) {
+                long len = parts[p].byteSize() - off;
+                if (len > 0) {
+                    iov.set(ADDRESS, n * IOVEC_SIZE, parts[p].asSlice(off));
+                    iov.set(JAVA_LONG, n * IOVEC_SIZE + 8, len);
+                    n++;
+                }
+            }
+            msg.set(JAVA_LONG, Native.MSG_IOVLEN, n);
+            msg.set(ADDRESS, Native.MSG_CONTROL, first ? control : MemorySegment.NULL);
+            msg.set(JAVA_LONG, Native.MSG_CONTROLLEN, first ? control.byteSize() : 0);
+            long w = Native.sendmsg(arena, fd, msg, Native.MSG_NOSIGNAL);
+            if (w == 0) {
+                throw new LinuxException("sendmsg", Errno.EIO.value(), "wrote 0 of " + (total - sent) + " bytes");
+            }
+            first = false;
+            sent += w;
+            while (w > 0) {
+                long rest = parts[part].byteSize() - offset;
+                if (w >= rest) {
+                    w -= rest;
+                    part++;
+                    offset = 0;
+                } else {
+                    offset += w;
+                    w = 0;
+                }
+            }
+        }
+    }
+
+    /**
+     * One recvmsg(2) into {@code dst} (EINTR retried), with {@code MSG_CMSG_CLOEXEC} and room for
+     * {@link #maxFds()} fds. Fds that arrive are appended to {@code fds}, which then owns them; if more arrived
+     * than fit, the kernel closes the rest and {@code fds.truncated()} becomes true (the ones that fit are still
+     * collected).
+     *
+     * @param dst a writable native segment, not empty
+     * @return bytes read (1..dst size), 0 at end-of-stream
+     */
+    public long receive(MemorySegment dst, FdList fds) throws IOException {
+        requireWritableNative(dst);
+        Objects.requireNonNull(fds, "fds");
+        if (dst.byteSize() == 0) {
+            throw new IllegalArgumentException("receive into an empty segment");
+        }
+        int fd = owner.acquire("recvmsg");
+        try (Arena arena = Arena.ofConfined()) {
+            return receive(arena, fd, dst, fds);
+        } finally {
+            owner.release();
+        }
+    }
+
+    private long receive(Arena arena, int fd, MemorySegment dst, FdList fds) throws LinuxException {
+        int max = maxFds;
+        MemorySegment msg = arena.allocate(Native.MSGHDR);
+        MemorySegment iov = arena.allocate(Native.IOVEC);
+        iov.set(ADDRESS, 0, dst);
+        iov.set(JAVA_LONG, 8, dst.byteSize());
+        msg.set(ADDRESS, Native.MSG_IOV, iov);
+        msg.set(JAVA_LONG, Native.MSG_IOVLEN, 1);
+        MemorySegment control = MemorySegment.NULL;
+        if (max > 0) {
+            control = arena.allocate(Native.cmsgSpace(4L * max), 8);
+            msg.set(ADDRESS, Native.MSG_CONTROL, control);
+            msg.set(JAVA_LONG, Native.MSG_CONTROLLEN, control.byteSize());
+        }
+        long n = Native.recvmsg(arena, fd, msg, Native.MSG_CMSG_CLOEXEC);
+        int flags = msg.get(JAVA_INT, Native.MSG_FLAGS);
+        long controlLen = Math.min(msg.get(JAVA_LONG, Native.MSG_CONTROLLEN), control.byteSize());
+        long header = Native.CMSGHDR.byteSize();
+        for (long off = 0; off + header <= controlLen; ) {
+            long len = control.get(JAVA_LONG, off);
+            if (len < header || len > controlLen - off) {
+                break;
+            }
+            if (control.get(JAVA_INT, off + Native.CMSG_LEVEL) == Native.SOL_SOCKET
+                    && control.get(JAVA_INT, off + Native.CMSG_TYPE) == Native.SCM_RIGHTS) {
+                for (long p = off + header; p + 4 <= off + len; p += 4) {
+                    fds.add(control.get(JAVA_INT, p));
+                }
+            }
+            off += Native.cmsgAlign(len);
+        }
+        if ((flags & Native.MSG_CTRUNC) != 0) {
+            fds.truncated(true);
+        }
+        return n;
+    }
+
+    /**
+     * Receives until {@code dst} is full, collecting fds into {@code fds}.
+     *
+     * @throws EOFException the peer closed the stream first (the message says how many bytes arrived)
+     */
+    public void receiveFully(MemorySegment dst, FdList fds) throws IOException {
+        requireWritableNative(dst);
+        long size = dst.byteSize();
+        long done = 0;
+        while (done < size) {
+            long n = receive(dst.asSlice(done), fds);
+            if (n == 0) {
+                throw new EOFException("end of stream after " + done + " of " + size + " bytes");
+            }
+            done += n;
+        }
+    }
+
+    /**
+     * Reads and discards {@code n} bytes through a bounded scratch buffer; fds that arrive go to {@code fds}.
+     *
+     * @throws EOFException the stream ended first
+     */
+    public void skip(long n, FdList fds) throws IOException {
+        if (n < 0) {
+            throw new IllegalArgumentException("negative skip " + n);
+        }
+        if (n == 0) {
+            return;
+        }
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment scratch = arena.allocate(Math.min(n, SKIP_CHUNK));
+            long done = 0;
+            while (done < n) {
+                long r = receive(scratch.asSlice(0, Math.min(n - done, scratch.byteSize())), fds);
+                if (r == 0) {
+                    throw new EOFException("end of stream after skipping " + done + " of " + n + " bytes");
+                }
+                done += r;
+            }
+        }
+    }
+
+    /**
+     * Waits until a {@link #receive} (or {@link #accept}) would not block: data, end-of-stream, an error or a
+     * hang-up. EINTR is retried with the remaining time.
+     *
+     * @param timeoutMillis milliseconds; negative (e.g. -1) waits forever
+     * @return {@code false} on timeout
+     */
+    public boolean awaitReadable(long timeoutMillis) throws IOException {
+        int fd = owner.acquire("poll");
+        try {
+            return Poll.pollOne(fd, Poll.POLLIN, timeoutMillis) != 0;
+        } finally {
+            owner.release();
+        }
+    }
+
+    /** The peer's process id, user id and group id at connect time (SO_PEERCRED). */
+    public PeerCredentials peerCredentials() throws IOException {
+        int fd = owner.acquire("getsockopt");
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment cred = arena.allocate(Native.UCRED);
+            MemorySegment len = arena.allocateFrom(JAVA_INT, (int) Native.UCRED.byteSize());
+            Native.getsockopt(arena, fd, Native.SOL_SOCKET, Native.SO_PEERCRED, cred, len);
+            return new PeerCredentials(cred.get(JAVA_INT, 0), cred.get(JAVA_INT, 4), cred.get(JAVA_INT, 8));
+        } finally {
+            owner.release();
+        }
+    }
+
+    /** The kernel send buffer size (SO_SNDBUF), in bytes. */
+    public int sendBufferSize() throws IOException {
+        return intOption(Native.SO_SNDBUF);
+    }
+
+    /** The kernel receive buffer size (SO_RCVBUF), in bytes. */
+    public int receiveBufferSize() throws IOException {
+        return intOption(Native.SO_RCVBUF);
+    }
+
+    private int intOption(int name) throws IOException {
+        int fd = owner.acquire("getsockopt");
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment value = arena.allocate(JAVA_INT);
+            MemorySegment len = arena.allocateFrom(JAVA_INT, 4);
+            Native.getsockopt(arena, fd, Native.SOL_SOCKET, name, value, len);
+            return value.get(JAVA_INT, 0);
+        } finally {
+            owner.release();
+        }
+    }
+
+    /**
+     * shutdown(2) of the reading and/or writing half; nothing when both are false. A peer that is already gone
+     * (ENOTCONN) is not an error.
+     *
+     * @throws UncheckedIOException other failures, e.g. EBADF after close
+     */
+    public void shutdown(boolean read, boolean write) {
+        if (!read && !write) {
+            return;
+        }
+        int how = read && write ? Native.SHUT_RDWR : read ? Native.SHUT_RD : Native.SHUT_WR;
+        try {
+            int fd = owner.acquire("shutdown");
+            try (Arena arena = Arena.ofConfined()) {
+                int e = Native.shutdown(arena, fd, how);
+                if (e != 0 && e != Errno.ENOTCONN.value()) {
+                    throw new LinuxException("shutdown", e);
+                }
+            } finally {
+                owner.release();
+            }
+        } catch (LinuxException e) {
+            throw new UncheckedIOException(e);
+        }
+    }
+
+    /**
+     * Closes the socket; idempotent and callable from any thread (see the class comment). A listening socket
+     * also unlinks its socket file, if the file at {@link #path()} is still the one it created.
+     */
+    @Override
+    public void close() {
+        if (!owner.close(FdOwner::shutdownQuietly)) {
+            return;
+        }
+        if (path != null) {
+            try {
+                Object key = Files.readAttributes(path, BasicFileAttributes.class, LinkOption.NOFOLLOW_LINKS)
+                        .fileKey();
+                if (fileKey == null || fileKey.equals(key)) {
+                    Files.deleteIfExists(path);
+                }
+            } catch (NoSuchFileException e) {
+                // already removed by someone else
+            } catch (IOException e) {
+                throw new UncheckedIOException("unlink " + path, e);
+            }
+        }
+    }
+
+    @Override
+    public String toString() {
+        return "UnixSocket[fd=" + owner.fd() + (path != null ? ", path=" + path : "")
+                + (owner.isClosed() ? ", closed" : "") + "]";
+    }
+
+    // ---------------------------------------------------------------- helpers
+
+    private static byte[] encode(String call, Path path) throws LinuxException {
+        byte[] name = path.toString().getBytes(pathCharset());
+        if (name.length == 0 || name.length >= Native.SUN_PATH_MAX) {
+            throw new LinuxException(call, Errno.ENAMETOOLONG.value(), path + " is " + name.length
+                    + " bytes; a socket path must be 1.." + (Native.SUN_PATH_MAX - 1));
+        }
+        for (byte b : name) {
+            if (b == 0) {
+                throw new IllegalArgumentException("socket path contains a NUL byte: " + path);
+            }
+        }
+        return name;
+    }
+
+    private static Charset pathCharset() {
+        String jnu = System.getProperty("sun.jnu.encoding");
+        try {
+            return jnu != null ? Charset.forName(jnu) : StandardCharsets.UTF_8;
+        } catch (RuntimeException e) {
+            return StandardCharsets.UTF_8;
+        }
+    }
+
+    private static MemorySegment sockaddr(Arena arena, byte[] name) {
+        MemorySegment addr = arena.allocate(Native.SOCKADDR_UN); // zeroed: sun_path is NUL-terminated
+        addr.set(JAVA_SHORT, 0, (short) Native.AF_UNIX);
+        MemorySegment.copy(name, 0, addr, JAVA_BYTE, Native.SUN_PATH, name.length);
+        return addr;
+    }
+
+    private static int addrLen(byte[] name) {
+        return (int) Native.SUN_PATH + name.length + 1;
+    }
+
+    private static Set<PosixFilePermission> permissions(int mode) {
+        Set<PosixFilePermission> set = EnumSet.noneOf(PosixFilePermission.class);
+        PosixFilePermission[] order = {
+            PosixFilePermission.OTHERS_EXECUTE, PosixFilePermission.OTHERS_WRITE, PosixFilePermission.OTHERS_READ,
+            PosixFilePermission.GROUP_EXECUTE, PosixFilePermission.GROUP_WRITE, PosixFilePermission.GROUP_READ,
+            PosixFilePermission.OWNER_EXECUTE, PosixFilePermission.OWNER_WRITE, PosixFilePermission.OWNER_READ
+        };
+        for (int bit = 0; bit < order.length; bit++) {
+            if ((mode & (1 << bit)) != 0) {
+                set.add(order[bit]);
+            }
+        }
+        return set;
+    }
+
+    static void requireNative(MemorySegment segment, String what) {
+        Objects.requireNonNull(segment, what);
+        if (!segment.isNative()) {
+            throw new IllegalArgumentException(what + " is a heap segment; the kernel needs native memory "
+                    + "(allocate it from an Arena, or copy it into one)");
+        }
+    }
+
+    private static void requireWritableNative(MemorySegment dst) {
+        requireNative(dst, "dst");
+        if (dst.isReadOnly()) {
+            throw new IllegalArgumentException("dst is read-only");
+        }
+    }
+}
