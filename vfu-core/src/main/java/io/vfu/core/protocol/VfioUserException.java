@@ -11,15 +11,23 @@ import io.vfu.core.linux.Errno;
  */
 public class VfioUserException extends RuntimeException {
     private final Errno errno;
+    private final String detail;
 
     public VfioUserException(Errno errno, String message) {
         super(errno.name() + ": " + message);
         this.errno = errno;
+        this.detail = message;
     }
 
     public VfioUserException(Errno errno, String message, Throwable cause) {
         super(errno.name() + ": " + message, cause);
         this.errno = errno;
+        this.detail = message;
+    }
+
+    /** The message without the errno prefix. */
+    public String detail() {
+        return detail;
     }
 
     /** The errno sent in the error reply. */

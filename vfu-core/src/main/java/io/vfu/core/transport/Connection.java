@@ -1,0 +1,631 @@
+package io.vfu.core.transport;
+
+import io.vfu.core.linux.Errno;
+import io.vfu.core.linux.FdList;
+import io.vfu.core.linux.UnixSocket;
+import io.vfu.core.protocol.Command;
+import io.vfu.core.protocol.Header;
+import io.vfu.core.protocol.Reply;
+import io.vfu.core.protocol.Request;
+import io.vfu.core.protocol.VfioUserException;
+import io.vfu.core.protocol.Wire;
+import java.io.IOException;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.time.Duration;
+import java.util.ArrayDeque;
+import java.util.HashMap;
+import java.util.Map;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
+import java.util.concurrent.locks.ReentrantLock;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * Frames vfio-user messages over a {@link UnixSocket}: sends whole messages with their fds, assigns and
+ * matches msg_ids, tells replies from commands travelling the other way, honours No_reply, and bounds every
+ * size before allocating (protocol reference §3.3).
+ *
+ * <h2>Threading</h2>
+ * One reader thread receives everything ({@link #start} spawns it, {@link #serve} makes the calling thread
+ * the reader). Commands are handed to the {@link CommandHandler} on that thread, one at a time. Replies
+ * complete the matching {@link #call}, which may run on any thread; a call made <em>on the reader thread</em>
+ * (a handler asking the peer for something, e.g. DMA_READ without a twin socket) reads its own reply inline
+ * and queues commands that arrive meanwhile, so the peer is never left unserviced. Sending is serialised by
+ * a lock held only while writing.
+ *
+ * <h2>Receive pipeline</h2>
+ * header (16 bytes, with fds) → validate type and msg_size → msg_size above {@link TransportLimits#maxMessageSize}:
+ * skip the body (up to {@link TransportLimits#drainLimit}, else close) and answer E2BIG → read exactly the
+ * body → replies to the pending call, commands to the handler → reply from one place. Fds that nobody took
+ * are closed.
+ *
+ * <h2>Zero copy</h2>
+ * Outgoing data tails ({@link io.vfu.core.protocol.Payload#data()}) are gathered by {@code sendmsg} straight
+ * from their segment. A caller may give {@link #call(Request, int[], MemorySegment)} a reply buffer; the
+ * reply body is read directly into it. Commands are read into one reusable buffer per connection.
+ */
+public final class Connection implements AutoCloseable {
+    private static final Logger log = LoggerFactory.getLogger(Connection.class);
+    private static final int SEND_SCRATCH = 64 * 1024;
+    private static final int[] NO_FDS = new int[0];
+
+    private final UnixSocket socket;
+    private final String name;
+    private volatile TransportLimits limits;
+    private final Arena arena = Arena.ofShared();
+
+    private final ReentrantLock sendLock = new ReentrantLock();
+    private final MemorySegment sendScratch;
+
+    private final Object lock = new Object();
+    private final Map<Integer, Pending> pending = new HashMap<>();
+    private int lastMsgId;
+    private boolean ended;
+    private IOException endCause;
+
+    // Reader-thread state.
+    private volatile Thread reader;
+    private CommandHandler handler;
+    private final MemorySegment headerBuf;
+    private MemorySegment receiveBuf;
+    private final ArrayDeque<IncomingCommand> queued = new ArrayDeque<>();
+    private int inlineDepth;
+
+    private volatile boolean closeRequested;
+    private volatile boolean socketClosed;
+
+    /**
+     * @param socket the connected socket; the connection owns it from now on
+     * @param limits receive bounds; replace them after VERSION negotiation with {@link #limits(TransportLimits)}
+     * @param name   a short name for logs and thread names (e.g. "server", "client")
+     */
+    public Connection(UnixSocket socket, TransportLimits limits, String name) {
+        this.socket = socket;
+        this.limits = limits;
+        this.name = name;
+        socket.maxFds(limits.maxFds());
+        this.sendScratch = arena.allocate(SEND_SCRATCH, 8);
+        this.headerBuf = arena.allocate(Header.SIZE, 8);
+        this.lastMsgId = (int) (System.nanoTime() & 0xFFFF);
+    }
+
+    public UnixSocket socket() {
+        return socket;
+    }
+
+    public String name() {
+        return name;
+    }
+
+    public TransportLimits limits() {
+        return limits;
+    }
+
+    /** Replaces the receive bounds (e.g. after VERSION negotiated a larger max_data_xfer_size). */
+    public void limits(TransportLimits newLimits) {
+        this.limits = newLimits;
+        socket.maxFds(newLimits.maxFds());
+    }
+
+    // ------------------------------------------------------------------------------------------------
+    // Reader
+
+    /** Starts a platform reader thread that serves commands with {@code handler}. */
+    public void start(CommandHandler handler) {
+        Thread t = Thread.ofPlatform().name("vfu-" + name + "-reader").daemon(true).unstarted(() -> runReader(handler));
+        synchronized (lock) {
+            if (reader != null) {
+                throw new IllegalStateException("connection already has a reader");
+            }
+            reader = t;
+        }
+        t.start();
+    }
+
+    /** Runs the reader loop on the calling thread until the connection ends. */
+    public void serve(CommandHandler handler) {
+        synchronized (lock) {
+            if (reader != null) {
+                throw new IllegalStateException("connection already has a reader");
+            }
+            reader = Thread.currentThread();
+        }
+        runReader(handler);
+    }
+
+    private void runReader(CommandHandler h) {
+        this.handler = h;
+        IOException cause = null;
+        try {
+            while (true) {
+                serveQueued();
+                if (!readMessage(null)) {
+                    break;
+                }
+            }
+        } catch (IOException e) {
+            cause = e;
+        } catch (RuntimeException | Error e) {
+            log.error("{}: reader failed", name, e);
+            cause = new ConnectionClosedException(name + ": reader failed: " + e, e);
+        } finally {
+            end(cause != null ? cause : new ConnectionClosedException(name + ": peer closed the connection"));
+            for (IncomingCommand c; (c = queued.poll()) != null; ) {
+                c.fds().close();
+            }
+            try {
+                h.closed(cause);
+            } catch (RuntimeException e) {
+                log.warn("{}: closed() callback failed", name, e);
+            }
+            if (closeRequested) {
+                closeSocket();
+            }
+        }
+    }
+
+    private void serveQueued() throws IOException {
+        for (IncomingCommand c; (c = queued.poll()) != null; ) {
+            dispatch(c.header(), c.payload(), c.fds());
+        }
+    }
+
+    /**
+     * Reads and routes one message. {@code waiting}, when set, is the call whose reply the reader thread is
+     * waiting for inline: commands are then queued instead of served.
+     *
+     * @return false on a clean end of stream before a header
+     */
+    private boolean readMessage(Pending waiting) throws IOException {
+        FdList fds = new FdList();
+        boolean handedOn = false;
+        try {
+            long n = socket.receive(headerBuf, fds);
+            if (n == 0) {
+                return false;
+            }
+            if (n < Header.SIZE) {
+                socket.receiveFully(headerBuf.asSlice(n), fds);
+            }
+            TransportLimits lim = limits;
+            long msgSize = Wire.u32(headerBuf, Header.MSG_SIZE_OFFSET);
+            if (msgSize < Header.SIZE) {
+                throw new ConnectionClosedException(name + ": framing lost: msg_size " + msgSize + " < 16");
+            }
+            Header header;
+            try {
+                header = Header.decode(headerBuf);
+            } catch (VfioUserException e) {
+                // Bad type: the size is still trustworthy, so answer like libvfio-user (EINVAL) and resync.
+                skipBody(msgSize - Header.SIZE, fds, lim);
+                int msgId = Wire.u16(headerBuf, Header.MSG_ID_OFFSET);
+                int cmd = Wire.u16(headerBuf, Header.CMD_OFFSET);
+                log.warn("{}: {}", name, e.getMessage());
+                sendError(msgId, cmd, Errno.EINVAL);
+                return true;
+            }
+            if (header.isReply()) {
+                handedOn = readReply(header, fds, lim);
+                return true;
+            }
+            if (msgSize > lim.maxMessageSize()) {
+                skipBody(header.payloadSize(), fds, lim);
+                log.warn("{}: {} exceeds the maximum message size {}", name, header, lim.maxMessageSize());
+                if (!header.noReply()) {
+                    sendError(header.msgId(), header.cmd(), Errno.E2BIG);
+                }
+                return true;
+            }
+            if (fds.truncated()) {
+                skipBody(header.payloadSize(), fds, lim);
+                log.warn("{}: {} carried more than {} fds", name, header, lim.maxFds());
+                if (!header.noReply()) {
+                    sendError(header.msgId(), header.cmd(), Errno.EINVAL);
+                }
+                return true;
+            }
+            int size = (int) header.payloadSize();
+            if (waiting != null || inlineDepth > 0) {
+                // A handler is blocked on this thread: keep the command for later, in order.
+                if (queued.size() >= lim.maxQueued()) {
+                    throw new ConnectionClosedException(name + ": more than " + lim.maxQueued()
+                            + " commands queued while waiting for a reply");
+                }
+                MemorySegment copy = Arena.ofAuto().allocate(Math.max(size, 1), 8).asSlice(0, size);
+                socket.receiveFully(copy, fds);
+                queued.add(new IncomingCommand(header, copy, fds));
+                handedOn = true;
+                return true;
+            }
+            MemorySegment body = receiveBuffer(size);
+            if (size > 0) {
+                socket.receiveFully(body, fds);
+            }
+            handedOn = true;
+            dispatch(header, body, fds);
+            return true;
+        } finally {
+            if (!handedOn) {
+                fds.close();
+            }
+        }
+    }
+
+    private MemorySegment receiveBuffer(int size) {
+        if (receiveBuf == null || receiveBuf.byteSize() < size) {
+            // Grows geometrically up to the bound; never beyond what the limits allow.
+            long want = Math.max(size, receiveBuf == null ? 4096 : Math.min(receiveBuf.byteSize() * 2, limits.maxMessageSize()));
+            receiveBuf = arena.allocate(want, 8);
+        }
+        return receiveBuf.asSlice(0, size);
+    }
+
+    private void skipBody(long bytes, FdList fds, TransportLimits lim) throws IOException {
+        if (bytes > lim.drainLimit()) {
+            throw new ConnectionClosedException(name + ": message body of " + bytes
+                    + " bytes is beyond the drain limit " + lim.drainLimit() + "; closing");
+        }
+        socket.skip(bytes, fds);
+    }
+
+    /** @return true if the fds were handed on to a caller */
+    private boolean readReply(Header header, FdList fds, TransportLimits lim) throws IOException {
+        Pending p;
+        synchronized (lock) {
+            p = pending.get(header.msgId());
+            if (p != null && p.command.code() == header.cmd() && !p.future.isDone()) {
+                p.receiving = true;
+            } else {
+                p = null;
+            }
+        }
+        long size = header.payloadSize();
+        if (p == null) {
+            skipBody(size, fds, lim);
+            log.warn("{}: discarding unexpected {}", name, header);
+            return false;
+        }
+        try {
+            long room = p.replyBuffer != null ? p.replyBuffer.byteSize() : lim.maxMessageSize() - Header.SIZE;
+            if (header.isError()) {
+                // Error replies should be header-only, but libvfio-user sometimes attaches a payload (§3.2).
+                skipBody(size, fds, lim);
+                fds.close();
+                p.future.completeExceptionally(new VfioUserException(Errno.fromWire(header.error()),
+                        name + ": " + p.command + " msg_id " + header.msgId() + " failed (peer errno "
+                                + header.error() + ")"));
+                return false;
+            }
+            if (size > room || fds.truncated()) {
+                skipBody(size, fds, lim);
+                fds.close();
+                p.future.completeExceptionally(new VfioUserException(Errno.E2BIG, name + ": " + p.command
+                        + " reply " + (fds.truncated() ? "carried too many fds" : "of " + size
+                        + " bytes exceeds the " + room + "-byte limit")));
+                return false;
+            }
+            MemorySegment body = p.replyBuffer != null
+                    ? p.replyBuffer.asSlice(0, size)
+                    : Arena.ofAuto().allocate(Math.max(size, 1), 8).asSlice(0, size);
+            if (size > 0) {
+                socket.receiveFully(body, fds);
+            }
+            p.future.complete(new ReceivedReply(header, body, fds));
+            return true;
+        } finally {
+            synchronized (lock) {
+                p.receiving = false;
+                lock.notifyAll();
+            }
+        }
+    }
+
+    private void dispatch(Header header, MemorySegment payload, FdList fds) throws IOException {
+        Response response = null;
+        Errno error = null;
+        inlineDepth++;
+        try {
+            response = handler.handle(new IncomingCommand(header, payload, fds));
+        } catch (VfioUserException e) {
+            log.debug("{}: {} -> {}", name, header, e.getMessage());
+            error = e.errno();
+        } catch (RuntimeException e) {
+            log.error("{}: handler failed on {}", name, header, e);
+            error = Errno.EIO;
+        } finally {
+            inlineDepth--;
+            fds.close();
+        }
+        if (header.noReply()) {
+            return;
+        }
+        if (error != null) {
+            sendError(header.msgId(), header.cmd(), error);
+        } else if (response == null) {
+            log.error("{}: handler returned no response to {}", name, header);
+            sendError(header.msgId(), header.cmd(), Errno.EIO);
+        } else {
+            sendReply(header.msgId(), header.cmd(), response.reply(), response.fds());
+        }
+    }
+
+    // ------------------------------------------------------------------------------------------------
+    // Calls
+
+    /** Sends a command and waits for its reply; the reply body is allocated for it. */
+    public ReceivedReply call(Request request, int... fds) throws IOException {
+        return call(request, fds, null);
+    }
+
+    /**
+     * Sends a command and waits (up to the reply timeout) for its success reply.
+     *
+     * @param replyBuffer where the reply body is read to, or {@code null} to allocate one; a reply larger than
+     *                    the buffer fails with E2BIG (nothing is written beyond it)
+     * @throws VfioUserException    the peer answered with an error (its errno), or the reply was oversized
+     * @throws ReplyTimeoutException no reply in time
+     * @throws ConnectionClosedException the connection ended first
+     */
+    public ReceivedReply call(Request request, int[] fds, MemorySegment replyBuffer) throws IOException {
+        Pending p = register(request.command(), replyBuffer);
+        try {
+            send(p.msgId, request, fds, false);
+            return await(p);
+        } finally {
+            synchronized (lock) {
+                pending.remove(p.msgId);
+            }
+        }
+    }
+
+    /** Sends a command with No_reply (e.g. a posted REGION_WRITE): nothing comes back, not even an error. */
+    public void post(Request request, int... fds) throws IOException {
+        int msgId;
+        synchronized (lock) {
+            checkOpen();
+            msgId = nextMsgId();
+        }
+        send(msgId, request, fds, true);
+    }
+
+    private Pending register(Command command, MemorySegment replyBuffer) throws IOException {
+        synchronized (lock) {
+            checkOpen();
+            Pending p = new Pending(nextMsgId(), command, replyBuffer);
+            pending.put(p.msgId, p);
+            return p;
+        }
+    }
+
+    private void checkOpen() throws ConnectionClosedException {
+        if (ended || closeRequested) {
+            throw new ConnectionClosedException(name + ": connection is closed"
+                    + (endCause != null ? " (" + endCause.getMessage() + ")" : ""), endCause);
+        }
+    }
+
+    private int nextMsgId() {
+        // Unique among our own in-flight commands (§3.2 recommendation); 16-bit wrap.
+        do {
+            lastMsgId = (lastMsgId + 1) & 0xFFFF;
+        } while (pending.containsKey(lastMsgId));
+        return lastMsgId;
+    }
+
+    private ReceivedReply await(Pending p) throws IOException {
+        Duration timeout = limits.replyTimeout();
+        if (Thread.currentThread() == reader) {
+            return awaitInline(p, timeout);
+        }
+        if (reader == null) {
+            throw new IllegalStateException(name + ": call() needs a reader: start() or serve() the connection first");
+        }
+        try {
+            return p.future.get(timeout.toNanos(), TimeUnit.NANOSECONDS);
+        } catch (TimeoutException e) {
+            return timedOut(p, timeout);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new java.io.InterruptedIOException(name + ": interrupted waiting for " + p.command);
+        } catch (ExecutionException e) {
+            throw rethrow(e.getCause());
+        }
+    }
+
+    private ReceivedReply awaitInline(Pending p, Duration timeout) throws IOException {
+        long deadline = System.nanoTime() + timeout.toNanos();
+        while (!p.future.isDone()) {
+            long left = TimeUnit.NANOSECONDS.toMillis(deadline - System.nanoTime());
+            if (left <= 0 || !socket.awaitReadable(left)) {
+                if (!p.future.isDone()) {
+                    throw new ReplyTimeoutException(name + ": no reply to " + p.command + " msg_id " + p.msgId
+                            + " within " + timeout.toMillis() + " ms");
+                }
+                break;
+            }
+            if (!readMessage(p)) {
+                end(new ConnectionClosedException(name + ": peer closed the connection"));
+            }
+        }
+        try {
+            return p.future.getNow(null);
+        } catch (java.util.concurrent.CompletionException e) {
+            throw rethrow(e.getCause());
+        }
+    }
+
+    private ReceivedReply timedOut(Pending p, Duration timeout) throws IOException {
+        synchronized (lock) {
+            if (p.receiving) {
+                // The reply is being read into the caller's buffer right now. Returning would hand the buffer
+                // back while it is written to; a peer stalling mid-message has lost framing anyway: close.
+                closeRequested = true;
+                shutdownQuietly();
+                while (p.receiving) {
+                    try {
+                        lock.wait();
+                    } catch (InterruptedException e) {
+                        Thread.currentThread().interrupt();
+                        break;
+                    }
+                }
+            }
+        }
+        if (p.future.isDone()) {
+            try {
+                return p.future.getNow(null);
+            } catch (java.util.concurrent.CompletionException e) {
+                throw rethrow(e.getCause());
+            }
+        }
+        throw new ReplyTimeoutException(name + ": no reply to " + p.command + " msg_id " + p.msgId + " within "
+                + timeout.toMillis() + " ms");
+    }
+
+    private static IOException rethrow(Throwable cause) throws IOException {
+        if (cause instanceof VfioUserException v) {
+            // Re-create so the stack trace shows the caller.
+            throw new VfioUserException(v.errno(), v.detail(), v);
+        }
+        if (cause instanceof IOException io) {
+            throw new ConnectionClosedException(io.getMessage(), io);
+        }
+        throw new IOException(cause);
+    }
+
+    // ------------------------------------------------------------------------------------------------
+    // Sending
+
+    /** Sends a success reply to command {@code msgId}/{@code cmd}. */
+    public void sendReply(int msgId, int cmd, Reply reply, int... fds) throws IOException {
+        sendMessage(msgId, cmd, Header.TYPE_REPLY, reply.fixedSize(), reply, reply.data(), fds);
+    }
+
+    /** Sends a header-only error reply. */
+    public void sendError(int msgId, int cmd, Errno errno) throws IOException {
+        sendLock.lock();
+        try {
+            Header.encode(sendScratch, msgId, cmd, Header.SIZE, Header.TYPE_REPLY | Header.FLAG_ERROR, errno.value());
+            socket.send(NO_FDS, sendScratch.asSlice(0, Header.SIZE));
+        } finally {
+            sendLock.unlock();
+        }
+    }
+
+    private void send(int msgId, Request request, int[] fds, boolean noReply) throws IOException {
+        int flags = Header.TYPE_COMMAND | (noReply ? Header.FLAG_NO_REPLY : 0);
+        sendMessage(msgId, request.command().code(), flags, request.fixedSize(), request, request.data(), fds);
+    }
+
+    private void sendMessage(int msgId, int cmd, int flags, int fixed, io.vfu.core.protocol.Payload payload,
+                             MemorySegment data, int[] fds) throws IOException {
+        long msgSize = Header.SIZE + (long) fixed + data.byteSize();
+        if (msgSize > 0xFFFF_FFFFL) {
+            throw new IllegalArgumentException("message of " + msgSize + " bytes does not fit msg_size");
+        }
+        sendLock.lock();
+        try (Arena temp = (Header.SIZE + fixed > SEND_SCRATCH || (data.byteSize() > 0 && !data.isNative()))
+                ? Arena.ofConfined() : null) {
+            MemorySegment head = Header.SIZE + fixed > SEND_SCRATCH
+                    ? temp.allocate(Header.SIZE + fixed, 8) : sendScratch.asSlice(0, Header.SIZE + fixed);
+            Header.encode(head, msgId, cmd, msgSize, flags, 0);
+            payload.encodeFixed(head.asSlice(Header.SIZE));
+            if (data.byteSize() == 0) {
+                socket.send(fds, head);
+            } else {
+                MemorySegment tail = data.isNative() ? data : temp.allocate(data.byteSize(), 8).copyFrom(data);
+                socket.send(fds, head, tail);
+            }
+        } finally {
+            sendLock.unlock();
+        }
+    }
+
+    // ------------------------------------------------------------------------------------------------
+    // Ending
+
+    private void end(IOException cause) {
+        Pending[] toFail;
+        synchronized (lock) {
+            if (ended) {
+                return;
+            }
+            ended = true;
+            endCause = cause;
+            toFail = pending.values().toArray(Pending[]::new);
+        }
+        shutdownQuietly();
+        for (Pending p : toFail) {
+            p.future.completeExceptionally(cause);
+        }
+    }
+
+    /** True once the connection ended (peer gone, fatal framing error, or closed). */
+    public boolean isEnded() {
+        synchronized (lock) {
+            return ended;
+        }
+    }
+
+    private void shutdownQuietly() {
+        try {
+            socket.shutdown(true, true);
+        } catch (RuntimeException e) {
+            log.debug("{}: shutdown: {}", name, e.toString());
+        }
+    }
+
+    /**
+     * Ends the connection: pending calls fail, the reader thread stops (it is joined unless this is the
+     * reader), and the socket is closed.
+     */
+    @Override
+    public void close() {
+        closeRequested = true;
+        end(new ConnectionClosedException(name + ": connection closed"));
+        Thread r = reader;
+        if (r != null && r != Thread.currentThread() && r.isAlive()) {
+            try {
+                r.join(TransportLimits.DEFAULT_REPLY_TIMEOUT.toMillis());
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+            if (r.isAlive()) {
+                // A handler is still running on the reader: it closes the socket when it returns.
+                return;
+            }
+        } else if (r != null && r == Thread.currentThread()) {
+            return; // the reader closes the socket on its way out
+        }
+        closeSocket();
+    }
+
+    private void closeSocket() {
+        synchronized (lock) {
+            if (socketClosed) {
+                return;
+            }
+            socketClosed = true;
+        }
+        socket.close();
+        arena.close();
+    }
+
+    private static final class Pending {
+        final int msgId;
+        final Command command;
+        final MemorySegment replyBuffer;
+        final CompletableFuture<ReceivedReply> future = new CompletableFuture<>();
+        boolean receiving; // guarded by Connection.lock
+
+        Pending(int msgId, Command command, MemorySegment replyBuffer) {
+            this.msgId = msgId;
+            this.command = command;
+            this.replyBuffer = replyBuffer;
+        }
+    }
+}

@@ -1,0 +1,405 @@
+package io.vfu.core.transport;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import io.vfu.core.linux.Errno;
+import io.vfu.core.linux.EventFd;
+import io.vfu.core.linux.FdList;
+import io.vfu.core.linux.Fds;
+import io.vfu.core.linux.UnixSocket;
+import io.vfu.core.protocol.Command;
+import io.vfu.core.protocol.Header;
+import io.vfu.core.protocol.VfioUserException;
+import io.vfu.core.protocol.Wire;
+import java.io.IOException;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+import java.util.concurrent.LinkedBlockingQueue;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+
+class ConnectionTest {
+    private static final TransportLimits LIMITS = TransportLimits.DEFAULT.withReplyTimeout(Duration.ofSeconds(10));
+
+    private final List<AutoCloseable> toClose = new ArrayList<>();
+    private int fdsBefore;
+    private Arena arena;
+
+    @BeforeEach
+    void countFds() {
+        fdsBefore = Fds.openFdCount();
+        arena = Arena.ofConfined();
+    }
+
+    @AfterEach
+    void closeAllAndCheckLeaks() throws Exception {
+        for (int i = toClose.size() - 1; i >= 0; i--) {
+            toClose.get(i).close();
+        }
+        arena.close();
+        assertThat(Fds.openFdCount()).as("open fds after the test").isEqualTo(fdsBefore);
+    }
+
+    private <T extends AutoCloseable> T closeLater(T c) {
+        toClose.add(c);
+        return c;
+    }
+
+    private Connection[] pair(TransportLimits limits) throws IOException {
+        UnixSocket[] s = UnixSocket.pair();
+        return new Connection[] {
+                closeLater(new Connection(s[0], limits, "client")),
+                closeLater(new Connection(s[1], limits, "server"))};
+    }
+
+    /** Echo server: replies to every command with its own payload, upper-cased. */
+    private static final CommandHandler ECHO = cmd -> Response.of(
+            RawPayload.of(cmd.header().command(), RawPayload.text(cmd.payload()).toUpperCase()));
+
+    @Test
+    void callGetsTheMatchingReply() throws IOException {
+        Connection[] c = pair(LIMITS);
+        c[1].start(ECHO);
+        c[0].start(cmd -> { throw VfioUserException.einval("client serves nothing"); });
+        try (ReceivedReply r = c[0].call(RawPayload.of(Command.REGION_READ, "hello"))) {
+            assertThat(r.header().isReply()).isTrue();
+            assertThat(r.header().cmd()).isEqualTo(Command.REGION_READ.code());
+            assertThat(RawPayload.text(r.payload())).isEqualTo("HELLO");
+        }
+    }
+
+    @Test
+    void concurrentCallsAreMatchedByMsgId() throws Exception {
+        Connection[] c = pair(LIMITS);
+        c[1].start(ECHO);
+        c[0].start(cmd -> Response.of(RawPayload.empty(cmd.header().command())));
+        ExecutorService pool = Executors.newFixedThreadPool(4);
+        try {
+            List<Future<String>> results = new ArrayList<>();
+            for (int i = 0; i < 200; i++) {
+                String text = "msg-" + i;
+                results.add(pool.submit(() -> {
+                    try (ReceivedReply r = c[0].call(RawPayload.of(Command.REGION_WRITE, text))) {
+                        return RawPayload.text(r.payload());
+                    }
+                }));
+            }
+            for (int i = 0; i < results.size(); i++) {
+                assertThat(results.get(i).get(20, TimeUnit.SECONDS)).isEqualTo("MSG-" + i);
+            }
+        } finally {
+            pool.shutdownNow();
+        }
+    }
+
+    @Test
+    void errorReplyBecomesVfioUserExceptionWithThePeersErrno() throws IOException {
+        Connection[] c = pair(LIMITS);
+        c[1].start(cmd -> { throw new VfioUserException(Errno.ENOENT, "no such mapping"); });
+        c[0].start(ECHO);
+        assertThatThrownBy(() -> c[0].call(RawPayload.empty(Command.DMA_UNMAP)))
+                .isInstanceOfSatisfying(VfioUserException.class, e -> {
+                    assertThat(e.errno()).isEqualTo(Errno.ENOENT);
+                    assertThat(e.getMessage()).contains("DMA_UNMAP");
+                });
+        // The connection stays usable after an error reply.
+        c[1].close();
+    }
+
+    @Test
+    void postedCommandsGetNoReplyAndKeepOrder() throws Exception {
+        Connection[] c = pair(LIMITS);
+        LinkedBlockingQueue<String> seen = new LinkedBlockingQueue<>();
+        c[1].start(cmd -> {
+            seen.add(RawPayload.text(cmd.payload()) + (cmd.header().noReply() ? "/posted" : ""));
+            if (RawPayload.text(cmd.payload()).equals("fail")) {
+                throw VfioUserException.einval("posted failure is swallowed");
+            }
+            return Response.of(RawPayload.of(cmd.header().command(), "ok"));
+        });
+        c[0].start(ECHO);
+        c[0].post(RawPayload.of(Command.REGION_WRITE, "a"));
+        c[0].post(RawPayload.of(Command.REGION_WRITE, "fail"));
+        c[0].post(RawPayload.of(Command.REGION_WRITE, "b"));
+        try (ReceivedReply r = c[0].call(RawPayload.of(Command.REGION_READ, "c"))) {
+            // Had any posted command been answered, this reply would not match (§3.2).
+            assertThat(RawPayload.text(r.payload())).isEqualTo("ok");
+        }
+        assertThat(List.of(seen.take(), seen.take(), seen.take(), seen.take()))
+                .containsExactly("a/posted", "fail/posted", "b/posted", "c");
+    }
+
+    @Test
+    void replyIsReadIntoTheCallersBuffer() throws IOException {
+        Connection[] c = pair(LIMITS);
+        c[1].start(ECHO);
+        c[0].start(ECHO);
+        MemorySegment buffer = arena.allocate(64);
+        try (ReceivedReply r = c[0].call(RawPayload.of(Command.MIG_DATA_READ, "zero copy"), null, buffer)) {
+            assertThat(r.payload().address()).isEqualTo(buffer.address());
+            assertThat(RawPayload.text(buffer.asSlice(0, 9))).isEqualTo("ZERO COPY");
+        }
+    }
+
+    @Test
+    void replyLargerThanTheCallersBufferFailsWithE2bigAndTheStreamStaysInSync() throws IOException {
+        Connection[] c = pair(LIMITS);
+        c[1].start(ECHO);
+        c[0].start(ECHO);
+        MemorySegment small = arena.allocate(4);
+        assertThatThrownBy(() -> c[0].call(RawPayload.of(Command.MIG_DATA_READ, "too long"), null, small))
+                .isInstanceOfSatisfying(VfioUserException.class, e -> assertThat(e.errno()).isEqualTo(Errno.E2BIG));
+        assertThat(small.toArray(java.lang.foreign.ValueLayout.JAVA_BYTE)).containsOnly(0);
+        try (ReceivedReply r = c[0].call(RawPayload.of(Command.REGION_READ, "next"))) {
+            assertThat(RawPayload.text(r.payload())).isEqualTo("NEXT");
+        }
+    }
+
+    @Test
+    void fdsThatTheHandlerDoesNotTakeAreClosedAndTakenOnesAreHandedOn() throws Exception {
+        Connection[] c = pair(LIMITS);
+        CompletableFuture<Integer> taken = new CompletableFuture<>();
+        c[1].start(cmd -> {
+            FdList fds = cmd.fds();
+            if (cmd.header().cmd() == Command.DEVICE_SET_IRQS.code()) {
+                taken.complete(fds.take(0));
+            }
+            return Response.of(RawPayload.empty(cmd.header().command()));
+        });
+        c[0].start(ECHO);
+        try (EventFd a = EventFd.create(); EventFd b = EventFd.create()) {
+            int base = Fds.openFdCount();
+            c[0].call(RawPayload.empty(Command.DMA_MAP), a.fd(), b.fd()).close();
+            assertThat(Fds.openFdCount()).as("fds of an untaken message closed").isEqualTo(base);
+            c[0].call(RawPayload.empty(Command.DEVICE_SET_IRQS), a.fd()).close();
+            int received = taken.get(5, TimeUnit.SECONDS);
+            assertThat(Fds.openFdCount()).isEqualTo(base + 1);
+            try (EventFd kept = EventFd.adopt(received)) {
+                kept.signal(3);
+                assertThat(a.read()).isEqualTo(3);
+            }
+        }
+    }
+
+    @Test
+    void handlerMayCallThePeerAndServeItsCommandsMeanwhile() throws IOException {
+        // A server handler asks the client for data (DMA_READ in single-socket mode) before it replies.
+        Connection[] c = pair(LIMITS);
+        AtomicInteger clientServed = new AtomicInteger();
+        c[0].start(cmd -> {
+            clientServed.incrementAndGet();
+            return Response.of(RawPayload.of(Command.DMA_READ, "guest-bytes"));
+        });
+        c[1].start(cmd -> {
+            try (ReceivedReply dma = c[1].call(RawPayload.of(Command.DMA_READ, "addr"))) {
+                return Response.of(RawPayload.of(cmd.header().command(), "device saw " + RawPayload.text(dma.payload())));
+            }
+        });
+        try (ReceivedReply r = c[0].call(RawPayload.of(Command.REGION_WRITE, "doorbell"))) {
+            assertThat(RawPayload.text(r.payload())).isEqualTo("device saw guest-bytes");
+        }
+        assertThat(clientServed).hasValue(1);
+    }
+
+    @Test
+    void commandsArrivingWhileAHandlerWaitsInlineAreServedAfterItInOrder() throws Exception {
+        UnixSocket[] s = UnixSocket.pair();
+        UnixSocket peer = closeLater(s[0]);
+        Connection server = closeLater(new Connection(s[1], LIMITS, "server"));
+        LinkedBlockingQueue<String> order = new LinkedBlockingQueue<>();
+        server.start(cmd -> {
+            String text = RawPayload.text(cmd.payload());
+            order.add(text);
+            if (text.equals("first")) {
+                try (ReceivedReply r = server.call(RawPayload.of(Command.DMA_READ, "?"))) {
+                    order.add("dma:" + RawPayload.text(r.payload()));
+                }
+            }
+            return Response.of(RawPayload.of(cmd.header().command(), "done-" + text));
+        });
+        RawWire wire = new RawWire(peer, arena);
+        wire.send(1, Command.REGION_WRITE.code(), Header.TYPE_COMMAND, "first");
+        Header dmaRead = wire.readHeader();
+        assertThat(dmaRead.cmd()).isEqualTo(Command.DMA_READ.code());
+        wire.readBody(dmaRead);
+        // Pipelined commands before the DMA reply: queued, not interleaved.
+        wire.send(2, Command.REGION_WRITE.code(), Header.TYPE_COMMAND, "second");
+        wire.send(3, Command.REGION_WRITE.code(), Header.TYPE_COMMAND, "third");
+        wire.send(dmaRead.msgId(), Command.DMA_READ.code(), Header.TYPE_REPLY, "data");
+        assertThat(wire.readReplyText(1)).isEqualTo("done-first");
+        assertThat(wire.readReplyText(2)).isEqualTo("done-second");
+        assertThat(wire.readReplyText(3)).isEqualTo("done-third");
+        assertThat(List.of(order.take(), order.take(), order.take(), order.take()))
+                .containsExactly("first", "dma:data", "second", "third");
+    }
+
+    @Test
+    void oversizedCommandIsAnsweredWithE2bigAndTheStreamResynchronises() throws Exception {
+        UnixSocket[] s = UnixSocket.pair();
+        UnixSocket peer = closeLater(s[0]);
+        Connection server = closeLater(new Connection(s[1], LIMITS.withMaxMessageSize(4096), "server"));
+        AtomicInteger handled = new AtomicInteger();
+        server.start(cmd -> {
+            handled.incrementAndGet();
+            return Response.of(RawPayload.of(cmd.header().command(), "ok"));
+        });
+        RawWire wire = new RawWire(peer, arena);
+        wire.send(7, Command.REGION_WRITE.code(), Header.TYPE_COMMAND, "x".repeat(5000));
+        Header err = wire.readHeader();
+        assertThat(err.msgId()).isEqualTo(7);
+        assertThat(err.isError()).isTrue();
+        assertThat(err.error()).isEqualTo(Errno.E2BIG.value());
+        assertThat(err.msgSize()).isEqualTo(16);
+        wire.send(8, Command.REGION_READ.code(), Header.TYPE_COMMAND, "small");
+        assertThat(wire.readReplyText(8)).isEqualTo("ok");
+        assertThat(handled).hasValue(1);
+    }
+
+    @Test
+    void messageBeyondTheDrainLimitClosesTheConnectionWithoutAllocating() throws Exception {
+        UnixSocket[] s = UnixSocket.pair();
+        UnixSocket peer = closeLater(s[0]);
+        Connection server = closeLater(new Connection(s[1], LIMITS.withMaxMessageSize(4096).withDrainLimit(8192), "server"));
+        CompletableFuture<Throwable> closed = new CompletableFuture<>();
+        server.start(new CommandHandler() {
+            @Override
+            public Response handle(IncomingCommand command) {
+                throw new AssertionError("must not be dispatched");
+            }
+
+            @Override
+            public void closed(Throwable cause) {
+                closed.complete(cause);
+            }
+        });
+        RawWire wire = new RawWire(peer, arena);
+        wire.sendHeaderOnly(9, Command.REGION_WRITE.code(), 0, 0x7FFF_0000L);
+        assertThat(closed.get(5, TimeUnit.SECONDS)).hasMessageContaining("drain limit");
+        assertThat(wire.atEof()).isTrue();
+    }
+
+    @Test
+    void headerWithInvalidTypeIsAnsweredWithEinval() throws Exception {
+        UnixSocket[] s = UnixSocket.pair();
+        UnixSocket peer = closeLater(s[0]);
+        Connection server = closeLater(new Connection(s[1], LIMITS, "server"));
+        server.start(ECHO);
+        RawWire wire = new RawWire(peer, arena);
+        wire.send(4, Command.REGION_READ.code(), 0x3, "junk");
+        Header err = wire.readHeader();
+        assertThat(err.isError()).isTrue();
+        assertThat(err.error()).isEqualTo(Errno.EINVAL.value());
+        wire.send(5, Command.REGION_READ.code(), Header.TYPE_COMMAND, "again");
+        assertThat(wire.readReplyText(5)).isEqualTo("AGAIN");
+    }
+
+    @Test
+    void msgSizeBelowHeaderSizeLosesFramingAndCloses() throws Exception {
+        UnixSocket[] s = UnixSocket.pair();
+        UnixSocket peer = closeLater(s[0]);
+        Connection server = closeLater(new Connection(s[1], LIMITS, "server"));
+        CompletableFuture<Throwable> closed = new CompletableFuture<>();
+        server.start(new CommandHandler() {
+            @Override
+            public Response handle(IncomingCommand command) {
+                throw new AssertionError("must not be dispatched");
+            }
+
+            @Override
+            public void closed(Throwable cause) {
+                closed.complete(cause);
+            }
+        });
+        new RawWire(peer, arena).sendHeaderOnly(1, Command.REGION_READ.code(), 0, 8);
+        assertThat(closed.get(5, TimeUnit.SECONDS)).hasMessageContaining("framing lost");
+    }
+
+    @Test
+    void unexpectedRepliesAreDiscardedAndWrongMsgIdTimesOut() throws Exception {
+        UnixSocket[] s = UnixSocket.pair();
+        UnixSocket peer = closeLater(s[0]);
+        Connection client = closeLater(new Connection(s[1], LIMITS.withReplyTimeout(Duration.ofMillis(300)), "client"));
+        client.start(ECHO);
+        RawWire wire = new RawWire(peer, arena);
+        CompletableFuture<Throwable> failure = CompletableFuture.supplyAsync(() -> {
+            try {
+                client.call(RawPayload.of(Command.REGION_READ, "q")).close();
+                return null;
+            } catch (Throwable t) {
+                return t;
+            }
+        });
+        Header request = wire.readHeader();
+        wire.readBody(request);
+        wire.send((request.msgId() + 1) & 0xFFFF, request.cmd(), Header.TYPE_REPLY, "wrong id");
+        assertThat(failure.get(5, TimeUnit.SECONDS))
+                .isInstanceOf(ReplyTimeoutException.class)
+                .hasMessageContaining("REGION_READ");
+        // Still usable: a correct reply to the next call is accepted.
+        CompletableFuture<String> ok = CompletableFuture.supplyAsync(() -> {
+            try (ReceivedReply r = client.call(RawPayload.of(Command.REGION_READ, "q2"))) {
+                return RawPayload.text(r.payload());
+            } catch (IOException e) {
+                return e.toString();
+            }
+        });
+        Header second = wire.readHeader();
+        wire.readBody(second);
+        wire.send(second.msgId(), second.cmd(), Header.TYPE_REPLY, "right");
+        assertThat(ok.get(5, TimeUnit.SECONDS)).isEqualTo("right");
+    }
+
+    @Test
+    void peerThatDisappearsFailsPendingCallsPromptly() throws Exception {
+        Connection[] c = pair(LIMITS.withReplyTimeout(Duration.ofSeconds(30)));
+        CountDownLatch inHandler = new CountDownLatch(1);
+        c[1].start(cmd -> {
+            inHandler.countDown();
+            c[1].socket().shutdown(true, true);
+            throw VfioUserException.einval("gone");
+        });
+        c[0].start(ECHO);
+        long t0 = System.nanoTime();
+        assertThatThrownBy(() -> c[0].call(RawPayload.empty(Command.DEVICE_RESET)))
+                .isInstanceOf(ConnectionClosedException.class)
+                .hasMessageContaining("closed");
+        assertThat(Duration.ofNanos(System.nanoTime() - t0)).isLessThan(Duration.ofSeconds(30));
+        assertThatThrownBy(() -> c[0].call(RawPayload.empty(Command.DEVICE_RESET)))
+                .isInstanceOf(ConnectionClosedException.class);
+    }
+
+    @Test
+    void callTimesOutWhenNoReplyComes() throws Exception {
+        Connection[] c = pair(LIMITS.withReplyTimeout(Duration.ofMillis(200)));
+        CountDownLatch release = new CountDownLatch(1);
+        c[1].start(cmd -> {
+            try {
+                release.await();
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+            return Response.of(RawPayload.of(cmd.header().command(), "late"));
+        });
+        c[0].start(ECHO);
+        assertThatThrownBy(() -> c[0].call(RawPayload.empty(Command.DEVICE_RESET)))
+                .isInstanceOf(ReplyTimeoutException.class)
+                .hasMessageContaining("DEVICE_RESET");
+        release.countDown();
+        // The late reply is discarded; the next call gets its own reply.
+        try (ReceivedReply r = c[0].call(RawPayload.of(Command.REGION_READ, "x"))) {
+            assertThat(RawPayload.text(r.payload())).isEqualTo("late");
+        }
+    }
+}
