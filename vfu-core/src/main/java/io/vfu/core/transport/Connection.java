@@ -76,6 +76,7 @@ public final class Connection implements AutoCloseable {
     private int inlineDepth;
 
     private volatile boolean closeRequested;
+    private volatile boolean endAfterReply;
     private volatile boolean socketClosed;
 
     /**
@@ -143,7 +144,7 @@ public final class Connection implements AutoCloseable {
         try {
             while (true) {
                 serveQueued();
-                if (!readMessage(null)) {
+                if (endAfterReply || !readMessage(null) || endAfterReply) {
                     break;
                 }
             }
@@ -340,17 +341,31 @@ public final class Connection implements AutoCloseable {
             inlineDepth--;
             fds.close();
         }
-        if (header.noReply()) {
-            return;
+        try {
+            if (header.noReply()) {
+                return;
+            }
+            if (error != null) {
+                sendError(header.msgId(), header.cmd(), error);
+            } else if (response == null) {
+                log.error("{}: handler returned no response to {}", name, header);
+                sendError(header.msgId(), header.cmd(), Errno.EIO);
+            } else {
+                sendReply(header.msgId(), header.cmd(), response.reply(), response.fds());
+            }
+        } finally {
+            if (response != null) {
+                response.afterSend().run();
+            }
         }
-        if (error != null) {
-            sendError(header.msgId(), header.cmd(), error);
-        } else if (response == null) {
-            log.error("{}: handler returned no response to {}", name, header);
-            sendError(header.msgId(), header.cmd(), Errno.EIO);
-        } else {
-            sendReply(header.msgId(), header.cmd(), response.reply(), response.fds());
-        }
+    }
+
+    /**
+     * Ends the connection once the command being handled has been answered (e.g. a failed VERSION
+     * negotiation: libvfio-user replies with an error, then disconnects). Call from a handler.
+     */
+    public void endAfterReply() {
+        endAfterReply = true;
     }
 
     // ------------------------------------------------------------------------------------------------
