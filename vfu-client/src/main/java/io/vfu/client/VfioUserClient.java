@@ -454,7 +454,10 @@ public final class VfioUserClient implements AutoCloseable {
      */
     public void read(int region, long offset, MemorySegment dst) throws IOException {
         long total = dst.byteSize();
-        long chunk = Math.min(transferSize(), Math.max(total, 1));
+        if (total == 0) {
+            return;
+        }
+        long chunk = Math.min(transferSize(), total);
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment buffer = arena.allocate(RegionReadReply.FIXED_SIZE + chunk, 8);
             long done = 0;
@@ -495,6 +498,9 @@ public final class VfioUserClient implements AutoCloseable {
      */
     public void write(int region, long offset, MemorySegment src) throws IOException {
         long total = src.byteSize();
+        if (total == 0) {
+            return;
+        }
         long chunk = transferSize();
         long done = 0;
         do {
@@ -527,6 +533,9 @@ public final class VfioUserClient implements AutoCloseable {
      */
     public void postWrite(int region, long offset, MemorySegment src) throws IOException {
         long total = src.byteSize();
+        if (total == 0) {
+            return;
+        }
         long chunk = transferSize();
         long done = 0;
         do {

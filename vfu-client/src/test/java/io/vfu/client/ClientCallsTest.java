@@ -341,4 +341,34 @@ class ClientCallsTest {
             assertThat(client.featureProbe(DeviceFeature.MIG_DATA_SIZE, DeviceFeature.GET)).isFalse();
         }
     }
+
+    @Test
+    void postedWritesAndDirtyReports() throws Exception {
+        List<String> log = new CopyOnWriteArrayList<>();
+        try (FakeServer server = FakeServer.start(ClientTestSupport.socket(dir))) {
+            server.on(Command.REGION_WRITE, (s, c) -> {
+                RegionWriteRequest r = RegionWriteRequest.decode(c.payload());
+                log.add("write " + r.count() + " noReply=" + c.header().noReply());
+                return Response.of(new RegionWriteReply(r.offset(), r.region(), r.count()));
+            });
+            server.on(Command.DEVICE_FEATURE, (s, c) -> {
+                DeviceFeatureRequest f = DeviceFeatureRequest.decode(c.payload());
+                FeaturePayload.DmaLoggingReportQuery q = (FeaturePayload.DmaLoggingReportQuery) f.featureData();
+                byte[] bitmap = new byte[(int) q.bitmapSize()];
+                bitmap[0] = 0b101;
+                return Response.of(DeviceFeatureReply.get(DeviceFeature.DMA_LOGGING_REPORT,
+                        new FeaturePayload.DmaLoggingReport(q, MemorySegment.ofArray(bitmap))));
+            });
+            try (VfioUserClient client = ClientTestSupport.connect(dir, ClientTestSupport.options().build())) {
+                client.postWrite(1, 0, MemorySegment.ofArray(new byte[8]));
+                MemorySegment bitmap = client.dmaLoggingReport(0x10000, 0x100000, 4096);
+                assertThat(bitmap.byteSize()).isEqualTo(32);
+                assertThat(bitmap.get(ValueLayout.JAVA_BYTE, 0)).isEqualTo((byte) 0b101);
+                assertThatThrownBy(() -> client.dmaLoggingReport(0, 1L << 50, 4096))
+                        .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("exceeds the limit");
+            }
+            // The report's reply implies the posted write was processed first (ordering, §2).
+            assertThat(log).containsExactly("write 8 noReply=true");
+        }
+    }
 }

@@ -39,13 +39,17 @@ final class FakeServer implements AutoCloseable {
     /** Released by {@link #close()}: scripts that must never answer wait on it. */
     final CountDownLatch released = new CountDownLatch(1);
 
-    /** Blocks a script until the server is closed (a server that never answers). */
-    void hang() {
+    /**
+     * Blocks a script until the server is closed (a server that never answers), then fails the command so
+     * nothing useful is sent: {@code return s.hang();}.
+     */
+    Response hang() {
         try {
             released.await();
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
         }
+        throw new VfioUserException(Errno.ECONNABORTED, "fake server closed");
     }
 
     volatile boolean twinEnabled = true;
