@@ -1,0 +1,374 @@
+package io.vfu.client;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import io.vfu.core.linux.Errno;
+import io.vfu.core.linux.Mapping;
+import io.vfu.core.linux.MemFd;
+import io.vfu.core.protocol.Command;
+import io.vfu.core.protocol.DeviceFeature;
+import io.vfu.core.protocol.DeviceFeatureReply;
+import io.vfu.core.protocol.DeviceFeatureRequest;
+import io.vfu.core.protocol.DeviceInfoReply;
+import io.vfu.core.protocol.DmaMapReply;
+import io.vfu.core.protocol.DmaMapRequest;
+import io.vfu.core.protocol.DmaReadReply;
+import io.vfu.core.protocol.DmaReadRequest;
+import io.vfu.core.protocol.DmaWriteRequest;
+import io.vfu.core.protocol.FeaturePayload;
+import io.vfu.core.protocol.MigDataReadRequest;
+import io.vfu.core.protocol.MigDataWriteReply;
+import io.vfu.core.protocol.MigDataWriteRequest;
+import io.vfu.core.protocol.MigrationState;
+import io.vfu.core.protocol.RegionCapability;
+import io.vfu.core.protocol.RegionInfoReply;
+import io.vfu.core.protocol.RegionInfoRequest;
+import io.vfu.core.protocol.RegionReadReply;
+import io.vfu.core.protocol.RegionReadRequest;
+import io.vfu.core.protocol.RegionWriteMultiReply;
+import io.vfu.core.protocol.RegionWriteMultiRequest;
+import io.vfu.core.protocol.RegionWriteReply;
+import io.vfu.core.protocol.RegionWriteRequest;
+import io.vfu.core.protocol.VfioUserException;
+import io.vfu.core.protocol.Wire;
+import io.vfu.core.testing.NoFdLeaks;
+import io.vfu.core.transport.Response;
+import java.io.ByteArrayInputStream;
+import java.io.ByteArrayOutputStream;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.List;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.atomic.AtomicInteger;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.ExtendWith;
+import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
+
+@ExtendWith(NoFdLeaks.class)
+class ClientCallsTest {
+    @TempDir
+    Path dir;
+
+    private static byte[] pattern(int n, int seed) {
+        byte[] b = new byte[n];
+        for (int i = 0; i < n; i++) {
+            b[i] = (byte) (i * 31 + seed);
+        }
+        return b;
+    }
+
+    @Test
+    void deviceInfoIsBoundedByTheLimits() throws Exception {
+        try (FakeServer server = FakeServer.start(ClientTestSupport.socket(dir))) {
+            AtomicInteger regions = new AtomicInteger(9);
+            server.on(Command.DEVICE_GET_INFO, (s, c) -> Response.of(new DeviceInfoReply(3, regions.get(), 5)));
+            try (VfioUserClient client = ClientTestSupport.connect(dir, ClientTestSupport.options().build())) {
+                assertThat(client.deviceInfo().numRegions()).isEqualTo(9);
+                regions.set(101);
+                assertThatThrownBy(client::deviceInfo).isInstanceOf(VfioUserException.class)
+                        .hasMessageContaining("101 regions");
+            }
+        }
+    }
+
+    @ParameterizedTest
+    @ValueSource(booleans = {false, true})
+    void regionInfoRetriesWithTheReplysArgszAndKeepsOneFd(boolean fdInBothReplies) throws Exception {
+        long page = io.vfu.core.linux.Fds.pageSize();
+        try (FakeServer server = FakeServer.start(ClientTestSupport.socket(dir));
+             MemFd bar = MemFd.create("bar1", 4 * page);
+             Mapping serverView = bar.map(0, 4 * page, true)) {
+            List<Long> asked = new CopyOnWriteArrayList<>();
+            RegionInfoReply full = new RegionInfoReply(RegionInfoReply.FLAG_READ | RegionInfoReply.FLAG_WRITE
+                    | RegionInfoReply.FLAG_MMAP, 1, 4 * page, 0, List.of(new RegionCapability.SparseMmap(List.of(
+                    new RegionCapability.Area(0, page), new RegionCapability.Area(3 * page, page)))));
+            server.on(Command.DEVICE_GET_REGION_INFO, (s, c) -> {
+                RegionInfoRequest r = RegionInfoRequest.decode(c.payload());
+                asked.add(r.argsz());
+                RegionInfoReply reply = full.forClient(r.argsz());
+                return reply.truncated() && !fdInBothReplies ? Response.of(reply) : Response.of(reply, bar.fd());
+            });
+            try (VfioUserClient client = ClientTestSupport.connect(dir, ClientTestSupport.options().build())) {
+                try (RegionInfo info = client.regionInfo(1)) {
+                    assertThat(asked).containsExactly(32L, full.argsz());
+                    assertThat(info.size()).isEqualTo(4 * page);
+                    assertThat(info.sparseMmapAreas()).hasSize(2);
+                    assertThat(info.mappable()).isTrue();
+                    assertThat(info.fd()).isPresent();
+                }
+                try (MappedRegion mapped = client.mmap(1)) {
+                    assertThat(mapped.areas()).hasSize(2);
+                    mapped.areas().get(1).segment().set(ValueLayout.JAVA_LONG, 8, 0x1122334455667788L);
+                    assertThat(serverView.segment().get(ValueLayout.JAVA_LONG, 3 * page + 8)).isEqualTo(0x1122334455667788L);
+                }
+            }
+        }
+    }
+
+    @Test
+    void readAndWriteAreSplitByTheTransferSize() throws Exception {
+        byte[] region = new byte[20000];
+        List<Long> readCounts = new CopyOnWriteArrayList<>();
+        List<Long> writeCounts = new CopyOnWriteArrayList<>();
+        try (FakeServer server = FakeServer.start(ClientTestSupport.socket(dir))) {
+            server.maxDataXferSize = 4096;
+            server.on(Command.REGION_READ, (s, c) -> {
+                RegionReadRequest r = RegionReadRequest.decode(c.payload());
+                readCounts.add(r.count());
+                return Response.of(new RegionReadReply(r.offset(), r.region(),
+                        MemorySegment.ofArray(region).asSlice(r.offset(), r.count())));
+            });
+            server.on(Command.REGION_WRITE, (s, c) -> {
+                RegionWriteRequest r = RegionWriteRequest.decode(c.payload());
+                writeCounts.add(r.count());
+                MemorySegment.copy(r.data(), 0, MemorySegment.ofArray(region), r.offset(), r.count());
+                return Response.of(new RegionWriteReply(r.offset(), r.region(), r.count()));
+            });
+            try (VfioUserClient client = ClientTestSupport.connect(dir, ClientTestSupport.options().build())) {
+                assertThat(client.transferSize()).isEqualTo(4096);
+                byte[] data = pattern(10000, 7);
+                client.write(2, 100, data);
+                assertThat(writeCounts).containsExactly(4096L, 4096L, 1808L);
+                assertThat(java.util.Arrays.copyOfRange(region, 100, 10100)).isEqualTo(data);
+                assertThat(client.read(2, 100, 10000)).isEqualTo(data);
+                assertThat(readCounts).containsExactly(4096L, 4096L, 1808L);
+            }
+        }
+    }
+
+    @Test
+    void shortReadIsAnError() throws Exception {
+        try (FakeServer server = FakeServer.start(ClientTestSupport.socket(dir))) {
+            server.on(Command.REGION_READ, (s, c) -> {
+                RegionReadRequest r = RegionReadRequest.decode(c.payload());
+                return Response.of(new RegionReadReply(r.offset(), r.region(), MemorySegment.ofArray(new byte[2])));
+            });
+            try (VfioUserClient client = ClientTestSupport.connect(dir, ClientTestSupport.options().build())) {
+                assertThatThrownBy(() -> client.read(0, 0, 8))
+                        .isInstanceOfSatisfying(VfioUserException.class, e -> assertThat(e.errno()).isEqualTo(Errno.EIO))
+                        .hasMessageContaining("short read, 2 of 8");
+            }
+        }
+    }
+
+    @ParameterizedTest
+    @ValueSource(booleans = {false, true})
+    void writeMultiBatchesOrFallsBack(boolean writeMultiple) throws Exception {
+        List<Integer> batches = new CopyOnWriteArrayList<>();
+        List<Long> singles = new CopyOnWriteArrayList<>();
+        try (FakeServer server = FakeServer.start(ClientTestSupport.socket(dir))) {
+            server.writeMultiple = writeMultiple;
+            server.on(Command.REGION_WRITE_MULTI, (s, c) -> {
+                RegionWriteMultiRequest r = RegionWriteMultiRequest.decode(c.payload());
+                batches.add(r.wrCnt());
+                return Response.of(new RegionWriteMultiReply(r.wrCnt()));
+            });
+            server.on(Command.REGION_WRITE, (s, c) -> {
+                RegionWriteRequest r = RegionWriteRequest.decode(c.payload());
+                singles.add(r.data().get(Wire.U32, 0) & 0xFFFF_FFFFL);
+                return Response.of(new RegionWriteReply(r.offset(), r.region(), r.count()));
+            });
+            List<RegionWriteMultiRequest.Entry> entries = new ArrayList<>();
+            for (int i = 0; i < 450; i++) {
+                entries.add(new RegionWriteMultiRequest.Entry(4L * i, 0, 4, i));
+            }
+            try (VfioUserClient client = ClientTestSupport.connect(dir, ClientTestSupport.options().build())) {
+                client.writeMulti(entries);
+            }
+            if (writeMultiple) {
+                assertThat(batches).containsExactly(200, 200, 50);
+                assertThat(singles).isEmpty();
+            } else {
+                assertThat(batches).isEmpty();
+                assertThat(singles).hasSize(450).startsWith(0L, 1L, 2L).endsWith(449L);
+            }
+        }
+    }
+
+    /** The server DMAs into client memory while the client is blocked in its own REGION_WRITE. */
+    @ParameterizedTest
+    @ValueSource(booleans = {false, true})
+    void dmaIsServedWhileTheClientWaitsForItsReply(boolean twin) throws Exception {
+        List<String> outcomes = new CopyOnWriteArrayList<>();
+        byte[] payload = pattern(6000, 3);
+        try (FakeServer server = FakeServer.start(ClientTestSupport.socket(dir))) {
+            server.twinEnabled = twin;
+            server.on(Command.DMA_MAP, (s, c) -> {
+                DmaMapRequest m = DmaMapRequest.decode(c.payload());
+                outcomes.add("map " + Wire.hex(m.address()) + " fds=" + c.fds().size());
+                return Response.of(new DmaMapReply());
+            });
+            server.on(Command.REGION_WRITE, (s, c) -> {
+                RegionWriteRequest r = RegionWriteRequest.decode(c.payload());
+                // DMA_WRITE 6000 bytes at 0x10000 + 100 (two messages of ≤ 4096), then read them back.
+                for (int done = 0; done < payload.length; ) {
+                    int n = Math.min(4096, payload.length - done);
+                    s.dma().call(new DmaWriteRequest(0x10000 + 100 + done,
+                            MemorySegment.ofArray(payload).asSlice(done, n))).close();
+                    outcomes.add("write " + n);
+                    done += n;
+                }
+                try (var reply = s.dma().call(new DmaReadRequest(0x10000 + 100, 4096))) {
+                    DmaReadReply d = DmaReadReply.decode(reply.payload());
+                    outcomes.add("read " + d.count() + " equal="
+                            + java.util.Arrays.equals(d.data().toArray(ValueLayout.JAVA_BYTE), java.util.Arrays.copyOf(payload, 4096)));
+                }
+                expectError(s, new DmaWriteRequest(0x20000, MemorySegment.ofArray(new byte[8])), outcomes, "read-only");
+                expectError(s, new DmaReadRequest(0x90000, 8), outcomes, "unmapped");
+                expectError(s, new DmaReadRequest(0x10000 + 0x3C00, 0x800), outcomes, "beyond");
+                expectError(s, new DmaWriteRequest(0x10000, MemorySegment.ofArray(new byte[5000])), outcomes, "too big");
+                return Response.of(new RegionWriteReply(r.offset(), r.region(), r.count()));
+            });
+            try (VfioUserClient client = ClientTestSupport.connect(dir, ClientTestSupport.options().maxDataXferSize(4096).build())) {
+                assertThat(client.twinSocketActive()).isEqualTo(twin);
+                GuestMemory.Region rw = client.memory().allocateWithoutFd(0x10000, 0x4000, true, true);
+                GuestMemory.Region ro = client.memory().allocateWithoutFd(0x20000, 0x1000, true, false);
+                client.dmaMap(rw);
+                client.dmaMap(ro);
+                client.write(0, 0, new byte[4]);
+                assertThat(outcomes).containsExactly("map 0x10000 fds=0", "map 0x20000 fds=0", "write 4096", "write 1904",
+                        "read 4096 equal=true", "read-only: EPERM", "unmapped: EFAULT", "beyond: EFAULT", "too big: E2BIG");
+                assertThat(rw.segment().asSlice(100, payload.length).toArray(ValueLayout.JAVA_BYTE)).isEqualTo(payload);
+                // 100..6100 touches pages 0 and 1 of 4 KiB.
+                assertThat(rw.dirtyPageCount()).isEqualTo(2);
+                MemorySegment bitmap = rw.readAndClearDirty();
+                assertThat(bitmap.get(Wire.U64, 0)).isEqualTo(0b11L);
+                assertThat(rw.dirtyPageCount()).isZero();
+            }
+        }
+    }
+
+    private static void expectError(FakeServer s, io.vfu.core.protocol.Request request, List<String> outcomes, String label)
+            throws java.io.IOException {
+        try {
+            s.dma().call(request).close();
+            outcomes.add(label + ": no error");
+        } catch (VfioUserException e) {
+            outcomes.add(label + ": " + e.errno());
+        }
+    }
+
+    @Test
+    void memfdRegionsArePassedWithDmaMapAndUnmapStopsServing() throws Exception {
+        List<String> log = new CopyOnWriteArrayList<>();
+        try (FakeServer server = FakeServer.start(ClientTestSupport.socket(dir))) {
+            server.on(Command.DMA_MAP, (s, c) -> {
+                DmaMapRequest m = DmaMapRequest.decode(c.payload());
+                try (MemFd fd = MemFd.adopt(c.fds().take(0)); Mapping view = fd.map(0, m.size(), true)) {
+                    view.segment().set(ValueLayout.JAVA_INT, 0, 0xCAFE);
+                }
+                log.add("map flags=" + m.flags());
+                return Response.of(new DmaMapReply());
+            });
+            server.on(Command.DMA_UNMAP, (s, c) -> {
+                var u = io.vfu.core.protocol.DmaUnmapRequest.decode(c.payload());
+                return Response.of(io.vfu.core.protocol.DmaUnmapReply.echo(u));
+            });
+            try (VfioUserClient client = ClientTestSupport.connect(dir, ClientTestSupport.options().build())) {
+                GuestMemory.Region r = client.memory().allocate(0x1000, 0x2000, true, true);
+                client.dmaMap(r);
+                assertThat(r.mapped()).isTrue();
+                assertThat(r.segment().get(ValueLayout.JAVA_INT, 0)).isEqualTo(0xCAFE);
+                client.dmaUnmap(r);
+                assertThat(r.mapped()).isFalse();
+                assertThat(log).containsExactly("map flags=3");
+            }
+        }
+    }
+
+    @Test
+    void migrationDataIsReadUntilAZeroSizeReplyAndWrittenInPieces() throws Exception {
+        byte[] stream = pattern(10000, 11);
+        AtomicInteger position = new AtomicInteger();
+        AtomicInteger replies = new AtomicInteger();
+        ByteArrayOutputStream received = new ByteArrayOutputStream();
+        List<Long> writeArgsz = Collections.synchronizedList(new ArrayList<>());
+        try (FakeServer server = FakeServer.start(ClientTestSupport.socket(dir))) {
+            server.on(Command.MIG_DATA_READ, (s, c) -> {
+                MigDataReadRequest r = MigDataReadRequest.decode(c.payload());
+                int at = position.get();
+                // Second reply is short but not final (libvfio-user allows it); replies padded to 8 + requested.
+                int n = replies.incrementAndGet() == 2 ? 100 : (int) Math.min(r.size(), stream.length - at);
+                position.addAndGet(n);
+                byte[] p = new byte[8 + (int) r.size()];
+                MemorySegment seg = MemorySegment.ofArray(p);
+                seg.set(Wire.U32, 0, 8 + n);
+                seg.set(Wire.U32, 4, n);
+                MemorySegment.copy(stream, at, seg, ValueLayout.JAVA_BYTE, 8, n);
+                return Response.of(RawReply.of(Command.MIG_DATA_READ, p));
+            });
+            server.on(Command.MIG_DATA_WRITE, (s, c) -> {
+                MigDataWriteRequest w = MigDataWriteRequest.decode(c.payload());
+                writeArgsz.add(w.argsz());
+                received.writeBytes(w.data().toArray(ValueLayout.JAVA_BYTE));
+                return Response.of(new MigDataWriteReply());
+            });
+            server.on(Command.DEVICE_FEATURE, (s, c) -> {
+                DeviceFeatureRequest f = DeviceFeatureRequest.decode(c.payload());
+                if (f.isSet()) {
+                    return Response.of(DeviceFeatureReply.echo(f));
+                }
+                return Response.of(DeviceFeatureReply.get(DeviceFeature.MIG_DEVICE_STATE,
+                        new FeaturePayload.MigDeviceState(MigrationState.STOP_COPY.wireValue())));
+            });
+            try (VfioUserClient client = ClientTestSupport.connect(dir, ClientTestSupport.options().build())) {
+                client.setMigrationState(MigrationState.STOP_COPY);
+                assertThat(client.migrationState()).isEqualTo(MigrationState.STOP_COPY);
+                ByteArrayOutputStream out = new ByteArrayOutputStream();
+                assertThat(client.readMigrationData(out, 4096)).isEqualTo(stream.length);
+                assertThat(out.toByteArray()).isEqualTo(stream);
+                client.writeMigrationData(new ByteArrayInputStream(stream), 4096);
+            }
+            assertThat(received.toByteArray()).isEqualTo(stream);
+            assertThat(writeArgsz).containsExactly(8L + 4096, 8L + 4096, 8L + 1808);
+        }
+    }
+
+    @Test
+    void serverErrnoIsReported() throws Exception {
+        try (FakeServer server = FakeServer.start(ClientTestSupport.socket(dir));
+             VfioUserClient client = ClientTestSupport.connect(dir, ClientTestSupport.options().build())) {
+            // No script for DEVICE_RESET: the fake server answers EINVAL.
+            assertThat(server.versionRequest).isNotNull();
+            assertThatThrownBy(client::reset)
+                    .isInstanceOfSatisfying(VfioUserException.class, e -> assertThat(e.errno()).isEqualTo(Errno.EINVAL));
+            assertThat(client.featureProbe(DeviceFeature.MIG_DATA_SIZE, DeviceFeature.GET)).isFalse();
+        }
+    }
+
+    @Test
+    void postedWritesAndDirtyReports() throws Exception {
+        List<String> log = new CopyOnWriteArrayList<>();
+        try (FakeServer server = FakeServer.start(ClientTestSupport.socket(dir))) {
+            server.on(Command.REGION_WRITE, (s, c) -> {
+                RegionWriteRequest r = RegionWriteRequest.decode(c.payload());
+                log.add("write " + r.count() + " noReply=" + c.header().noReply());
+                return Response.of(new RegionWriteReply(r.offset(), r.region(), r.count()));
+            });
+            server.on(Command.DEVICE_FEATURE, (s, c) -> {
+                DeviceFeatureRequest f = DeviceFeatureRequest.decode(c.payload());
+                FeaturePayload.DmaLoggingReportQuery q = (FeaturePayload.DmaLoggingReportQuery) f.featureData();
+                byte[] bitmap = new byte[(int) q.bitmapSize()];
+                bitmap[0] = 0b101;
+                return Response.of(DeviceFeatureReply.get(DeviceFeature.DMA_LOGGING_REPORT,
+                        new FeaturePayload.DmaLoggingReport(q, MemorySegment.ofArray(bitmap))));
+            });
+            try (VfioUserClient client = ClientTestSupport.connect(dir, ClientTestSupport.options().build())) {
+                client.postWrite(1, 0, MemorySegment.ofArray(new byte[8]));
+                MemorySegment bitmap = client.dmaLoggingReport(0x10000, 0x100000, 4096);
+                assertThat(bitmap.byteSize()).isEqualTo(32);
+                assertThat(bitmap.get(ValueLayout.JAVA_BYTE, 0)).isEqualTo((byte) 0b101);
+                assertThatThrownBy(() -> client.dmaLoggingReport(0, 1L << 50, 4096))
+                        .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("exceeds the limit");
+            }
+            // The report's reply implies the posted write was processed first (ordering, §2).
+            assertThat(log).containsExactly("write 8 noReply=true");
+        }
+    }
+}
