@@ -1,0 +1,117 @@
+package io.vfu.server.internal;
+
+import static io.vfu.core.protocol.DeviceFeature.DMA_LOGGING_REPORT;
+import static io.vfu.core.protocol.DeviceFeature.DMA_LOGGING_START;
+import static io.vfu.core.protocol.DeviceFeature.DMA_LOGGING_STOP;
+import static io.vfu.core.protocol.DeviceFeature.GET;
+import static io.vfu.core.protocol.DeviceFeature.MIGRATION;
+import static io.vfu.core.protocol.DeviceFeature.MIG_DATA_SIZE;
+import static io.vfu.core.protocol.DeviceFeature.MIG_DEVICE_STATE;
+import static io.vfu.core.protocol.DeviceFeature.PROBE;
+import static io.vfu.core.protocol.DeviceFeature.SET;
+import static io.vfu.core.protocol.DeviceFeature.VFU_PRECOPY_INFO;
+
+import io.vfu.core.linux.Errno;
+import io.vfu.core.protocol.DeviceFeature;
+import io.vfu.core.protocol.DeviceFeatureReply;
+import io.vfu.core.protocol.DeviceFeatureRequest;
+import io.vfu.core.protocol.DirtyBitmap;
+import io.vfu.core.protocol.FeaturePayload;
+import io.vfu.core.protocol.MigrationState;
+import io.vfu.core.protocol.VfioUserException;
+import io.vfu.server.MigrationHandler;
+
+/**
+ * DEVICE_FEATURE (protocol reference §10): migration features 1/2, DMA logging 6/7/8 and the extensions of
+ * §11.8 (9 MIG_DATA_SIZE, {@link DeviceFeature#VFU_PRECOPY_INFO}).
+ *
+ * <p>Unlike libvfio-user: feature 1 reports what the device's handler really supports (not always PRE_COPY);
+ * DMA logging works for every device (it is the library's job, not the device's), and an unknown feature or
+ * an operation the device lacks is EINVAL (libvfio-user's choice; the kernel says ENOTTY), so a PROBE tells the
+ * truth.
+ */
+final class FeatureHandler {
+    private final DeviceRuntime runtime;
+
+    FeatureHandler(DeviceRuntime runtime) {
+        this.runtime = runtime;
+    }
+
+    /** The operations this device supports for {@code feature}. */
+    int supportedOps(int feature) {
+        MigrationHandler m = runtime.migration().handler();
+        return switch (feature) {
+            case MIGRATION -> m != null ? GET : 0;
+            case MIG_DEVICE_STATE -> m != null ? GET | SET : 0;
+            case DMA_LOGGING_START, DMA_LOGGING_STOP -> SET;
+            case DMA_LOGGING_REPORT -> GET;
+            case MIG_DATA_SIZE -> m != null ? GET : 0;
+            case VFU_PRECOPY_INFO -> m != null && m.features().hasPreCopy() ? GET : 0;
+            default -> 0;
+        };
+    }
+
+    DeviceFeatureReply handle(DeviceFeatureRequest request) {
+        int feature = request.feature();
+        int ops = request.flags() & (GET | SET);
+        int supported = supportedOps(feature);
+        if (supported == 0 || (ops & ~supported) != 0) {
+            throw new VfioUserException(Errno.EINVAL, "DEVICE_FEATURE: " + DeviceFeature.describe(request.flags())
+                    + " is not supported by this device");
+        }
+        if (request.isProbe()) {
+            return DeviceFeatureReply.echo(request);
+        }
+        FeaturePayload data = request.featureData();
+        return switch (feature) {
+            case MIGRATION -> DeviceFeatureReply.get(feature,
+                    new FeaturePayload.MigrationFlags(runtime.migration().features().flags()));
+            case MIG_DEVICE_STATE -> {
+                if (request.isGet()) {
+                    yield DeviceFeatureReply.get(feature,
+                            new FeaturePayload.MigDeviceState(runtime.migration().state().wireValue()));
+                }
+                FeaturePayload.MigDeviceState set = (FeaturePayload.MigDeviceState) data;
+                runtime.migration().setState(MigrationState.fromWire(set.deviceState()));
+                yield DeviceFeatureReply.echo(request);
+            }
+            case DMA_LOGGING_START -> {
+                FeaturePayload.DmaLoggingControl chosen =
+                        runtime.dmaController().startLogging((FeaturePayload.DmaLoggingControl) data);
+                yield new DeviceFeatureReply(request.argsz(), request.flags(), chosen);
+            }
+            case DMA_LOGGING_STOP -> {
+                runtime.dmaController().stopLogging();
+                yield DeviceFeatureReply.echo(request);
+            }
+            case DMA_LOGGING_REPORT -> {
+                FeaturePayload.DmaLoggingReportQuery q = (FeaturePayload.DmaLoggingReportQuery) data;
+                // The report clears what it returns: refuse a too-small argsz before reading, not after.
+                if (DirtyBitmap.isPowerOfTwo(q.pageSize()) && q.length() > 0) {
+                    long needed = DeviceFeatureRequest.HEADER_SIZE + 24 + DirtyBitmap.byteSize(q.length(), q.pageSize());
+                    if (request.argsz() < needed) {
+                        throw new VfioUserException(Errno.EINVAL, "DMA_LOGGING_REPORT: argsz " + request.argsz()
+                                + " < " + needed);
+                    }
+                }
+                yield DeviceFeatureReply.get(feature, runtime.dmaController().report(q));
+            }
+            case MIG_DATA_SIZE -> {
+                long size = runtime.migration().handler().stopCopySize();
+                if (size < 0) {
+                    throw new VfioUserException(Errno.EINVAL, "MIG_DATA_SIZE: the device cannot estimate it");
+                }
+                yield DeviceFeatureReply.get(feature, new FeaturePayload.MigDataSize(size));
+            }
+            case VFU_PRECOPY_INFO -> {
+                MigrationState s = runtime.migration().state();
+                if (s != MigrationState.PRE_COPY && s != MigrationState.PRE_COPY_P2P) {
+                    throw new VfioUserException(Errno.EINVAL, "PRECOPY_INFO: only in PRE_COPY states, not " + s);
+                }
+                MigrationHandler.PrecopyInfo info = runtime.migration().handler().precopyInfo();
+                yield DeviceFeatureReply.get(feature, new FeaturePayload.PrecopyInfo(info.initialBytes(), info.dirtyBytes()));
+            }
+            default -> throw new VfioUserException(Errno.EINVAL, "DEVICE_FEATURE: unknown feature " + feature);
+        };
+    }
+}

@@ -1,0 +1,265 @@
+package io.vfu.server.internal;
+
+import io.vfu.core.linux.Errno;
+import io.vfu.core.linux.FdList;
+import io.vfu.core.linux.UnixSocket;
+import io.vfu.core.protocol.Capabilities;
+import io.vfu.core.protocol.Command;
+import io.vfu.core.protocol.DeviceFeatureReply;
+import io.vfu.core.protocol.DeviceFeatureRequest;
+import io.vfu.core.protocol.DeviceInfoReply;
+import io.vfu.core.protocol.DeviceInfoRequest;
+import io.vfu.core.protocol.DeviceResetReply;
+import io.vfu.core.protocol.DeviceResetRequest;
+import io.vfu.core.protocol.DmaMapReply;
+import io.vfu.core.protocol.DmaMapRequest;
+import io.vfu.core.protocol.DmaUnmapReply;
+import io.vfu.core.protocol.DmaUnmapRequest;
+import io.vfu.core.protocol.Header;
+import io.vfu.core.protocol.IrqIndex;
+import io.vfu.core.protocol.IrqInfoRequest;
+import io.vfu.core.protocol.Messages;
+import io.vfu.core.protocol.MigDataReadRequest;
+import io.vfu.core.protocol.MigDataWriteReply;
+import io.vfu.core.protocol.MigDataWriteRequest;
+import io.vfu.core.protocol.ProtocolVersion;
+import io.vfu.core.protocol.RegionIndex;
+import io.vfu.core.protocol.RegionInfoRequest;
+import io.vfu.core.protocol.RegionIoFdsRequest;
+import io.vfu.core.protocol.RegionReadReply;
+import io.vfu.core.protocol.RegionReadRequest;
+import io.vfu.core.protocol.RegionWriteMultiReply;
+import io.vfu.core.protocol.RegionWriteMultiRequest;
+import io.vfu.core.protocol.RegionWriteReply;
+import io.vfu.core.protocol.RegionWriteRequest;
+import io.vfu.core.protocol.Request;
+import io.vfu.core.protocol.SetIrqsReply;
+import io.vfu.core.protocol.SetIrqsRequest;
+import io.vfu.core.protocol.VersionReply;
+import io.vfu.core.protocol.VersionRequest;
+import io.vfu.core.protocol.VfioUserException;
+import io.vfu.core.transport.CommandHandler;
+import io.vfu.core.transport.Connection;
+import io.vfu.core.transport.IncomingCommand;
+import io.vfu.core.transport.Response;
+import io.vfu.core.transport.TransportLimits;
+import io.vfu.server.ResetReason;
+import java.io.IOException;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * One client connection to a device: negotiates VERSION, then decodes, gates and routes every command
+ * (DESIGN.md receive pipeline: the {@link Connection} bounds and frames, this class decodes and answers,
+ * {@link DeviceRuntime} does the work). Runs on the connection's reader thread; device callbacks are never
+ * concurrent.
+ */
+public final class Session implements CommandHandler, AutoCloseable {
+    private static final Logger log = LoggerFactory.getLogger(Session.class);
+
+    private final DeviceRuntime runtime;
+    private final ServerSettings settings;
+    private final Connection connection;
+    private final Arena arena = Arena.ofShared();
+    private final MemorySegment dataBuffer;
+    private final FeatureHandler features;
+    private Connection twin;
+    private boolean negotiated;
+    private Capabilities clientCaps = Capabilities.NONE;
+
+    public Session(DeviceRuntime runtime, UnixSocket socket, ServerSettings settings) {
+        this.runtime = runtime;
+        this.settings = settings;
+        TransportLimits limits = TransportLimits.DEFAULT
+                .withMaxMessageSize(settings.maxDataXferSize() + 4096)
+                .withReplyTimeout(settings.replyTimeout())
+                .withMaxFds(settings.maxMsgFds());
+        this.connection = new Connection(socket, limits, "server");
+        this.dataBuffer = arena.allocate(settings.maxDataXferSize(), 8);
+        this.features = new FeatureHandler(runtime);
+    }
+
+    /** Serves the client on the calling thread until it disconnects, then releases what it held. */
+    public void run() {
+        try {
+            connection.serve(this);
+        } finally {
+            close();
+        }
+    }
+
+    public Connection connection() {
+        return connection;
+    }
+
+    @Override
+    public Response handle(IncomingCommand in) throws IOException {
+        Header header = in.header();
+        Command command = Command.of(header.cmd());
+        if (command.direction() != Command.Direction.CLIENT_TO_SERVER) {
+            throw new VfioUserException(Errno.EINVAL, command + " is a server-to-client command");
+        }
+        if (!negotiated && command != Command.VERSION) {
+            // libvfio-user: VERSION must come first; answer EINVAL and drop the client (§5.1).
+            connection.endAfterReply();
+            throw new VfioUserException(Errno.EINVAL, command + " before VERSION negotiation");
+        }
+        if (negotiated && command == Command.VERSION) {
+            throw new VfioUserException(Errno.EINVAL, "VERSION sent twice");
+        }
+        FdList fds = in.fds();
+        checkFdCount(command, fds);
+        runtime.migration().gate(command);
+        Request request = Messages.decodeRequest(command, in.payload());
+        return switch (request) {
+            case VersionRequest v -> version(v);
+            case DmaMapRequest m -> {
+                runtime.dmaController().map(m, fds.size() == 1 ? fds.take(0) : -1);
+                yield Response.of(new DmaMapReply());
+            }
+            case DmaUnmapRequest u -> {
+                runtime.dmaController().unmap(u);
+                yield Response.of(DmaUnmapReply.echo(u));
+            }
+            case DeviceInfoRequest d -> Response.of(new DeviceInfoReply(
+                    DeviceInfoReply.FLAG_RESET | DeviceInfoReply.FLAG_PCI, RegionIndex.PCI_NUM_REGIONS, IrqIndex.PCI_NUM_IRQS));
+            case RegionInfoRequest r -> RegionInfoBuilder.regionInfo(runtime, r);
+            case RegionIoFdsRequest r -> RegionInfoBuilder.ioFds(runtime, r);
+            case IrqInfoRequest i -> Response.of(runtime.irqController().info(Math.toIntExact(Math.min(i.index(), 1 << 20))));
+            case SetIrqsRequest s -> {
+                runtime.irqController().setIrqs(s, fds);
+                yield Response.of(new SetIrqsReply());
+            }
+            case RegionReadRequest r -> regionRead(r);
+            case RegionWriteRequest w -> {
+                runtime.write(regionIndex(w.region()), w.offset(), w.data());
+                yield Response.of(new RegionWriteReply(w.offset(), w.region(), w.count()));
+            }
+            case RegionWriteMultiRequest m -> writeMulti(m);
+            case DeviceResetRequest r -> {
+                runtime.reset(ResetReason.CLIENT_REQUEST);
+                yield Response.of(new DeviceResetReply());
+            }
+            case DeviceFeatureRequest f -> Response.of(features.handle(f));
+            case MigDataReadRequest r -> migDataRead(r);
+            case MigDataWriteRequest w -> {
+                checkMigDataSize(w.size(), "MIG_DATA_WRITE");
+                runtime.migration().writeData(w.data());
+                yield Response.of(new MigDataWriteReply());
+            }
+            default -> throw new VfioUserException(Errno.EINVAL, command + ": not served by a device");
+        };
+    }
+
+    /** Only DMA_MAP (one) and SET_IRQS (its eventfds) carry fds; anything else with fds is refused (§4). */
+    private static void checkFdCount(Command command, FdList fds) {
+        int n = fds.size();
+        boolean ok = switch (command) {
+            case DMA_MAP -> n <= 1;
+            case DEVICE_SET_IRQS -> true; // checked against count by the IRQ controller
+            default -> n == 0;
+        };
+        if (!ok) {
+            throw new VfioUserException(Errno.EINVAL, command + ": " + n + " unexpected file descriptors");
+        }
+    }
+
+    private Response version(VersionRequest v) throws IOException {
+        try {
+            ProtocolVersion.requireMajor(v.major());
+        } catch (VfioUserException e) {
+            connection.endAfterReply();
+            throw e;
+        }
+        clientCaps = v.capabilitiesOrNone();
+        Capabilities own = Capabilities.NONE
+                .withMaxMsgFds(settings.maxMsgFds())
+                .withMaxDataXferSize(settings.maxDataXferSize())
+                .withWriteMultiple(true);
+        long dmaChunk = Math.min(clientCaps.maxDataXferSizeOrDefault(), settings.maxDataXferSize());
+        Connection dmaConnection = connection;
+        int[] fds = new int[0];
+        UnixSocket peerEnd = null;
+        if (settings.twinSocket() && clientCaps.twinSocketSupported() && clientCaps.maxMsgFdsOrDefault() >= 1) {
+            UnixSocket[] pair = UnixSocket.pair();
+            twin = new Connection(pair[0], connection.limits(), "server-twin");
+            twin.start(cmd -> {
+                throw new VfioUserException(Errno.EINVAL, "no commands are served on the twin socket");
+            });
+            peerEnd = pair[1];
+            fds = new int[] {peerEnd.fd()};
+            own = own.withTwinSocket(Capabilities.TwinSocket.accepted(0));
+            dmaConnection = twin;
+        }
+        runtime.dmaController().messenger(new ConnectionDmaMessenger(dmaConnection, dmaChunk));
+        negotiated = true;
+        log.debug("negotiated with client caps {}", clientCaps);
+        Response response = Response.of(VersionReply.answer(v, ProtocolVersion.SERVER_MINOR, own), fds);
+        UnixSocket toClose = peerEnd;
+        return toClose == null ? response : response.andThen(toClose::close);
+    }
+
+    private Response regionRead(RegionReadRequest r) {
+        if (r.count() > dataBuffer.byteSize()) {
+            throw new VfioUserException(Errno.EINVAL, "REGION_READ: count " + r.count() + " exceeds "
+                    + dataBuffer.byteSize());
+        }
+        MemorySegment data = dataBuffer.asSlice(0, r.count());
+        runtime.read(regionIndex(r.region()), r.offset(), data);
+        return Response.of(new RegionReadReply(r.offset(), r.region(), data));
+    }
+
+    /**
+     * Entries are applied in order and the first failure stops the batch (ambiguity #21); the failure is
+     * answered with its errno, writes before it stay applied. QEMU posts these with No_reply.
+     */
+    private Response writeMulti(RegionWriteMultiRequest m) {
+        int n = m.wrCnt();
+        for (int i = 0; i < n; i++) {
+            runtime.write(regionIndex(m.region(i)), m.offset(i), m.data(i));
+        }
+        return Response.of(new RegionWriteMultiReply(n));
+    }
+
+    private Response migDataRead(MigDataReadRequest r) {
+        checkMigDataSize(r.size(), "MIG_DATA_READ");
+        MemorySegment padded = dataBuffer.asSlice(0, r.size());
+        long n = runtime.migration().readData(padded);
+        if (n < r.size()) {
+            padded.asSlice(n).fill((byte) 0);
+        }
+        return Response.of(new MigDataReadPaddedReply(n, padded));
+    }
+
+    /** MIG_DATA sizes are bounded by the client's max_data_xfer_size (libvfio-user) and by our buffer. */
+    private void checkMigDataSize(long size, String what) {
+        long limit = Math.min(clientCaps.maxDataXferSizeOrDefault(), settings.maxDataXferSize());
+        if (size > limit) {
+            throw new VfioUserException(Errno.EINVAL, what + ": size " + size + " exceeds max_data_xfer_size " + limit);
+        }
+    }
+
+    private static int regionIndex(long region) {
+        return region > RegionIndex.VGA ? -1 : (int) region;
+    }
+
+    @Override
+    public void closed(Throwable cause) {
+        if (cause != null) {
+            log.info("client connection ended: {}", cause.getMessage());
+        }
+    }
+
+    /** Releases the client's resources; device state stays. */
+    @Override
+    public void close() {
+        if (twin != null) {
+            twin.close();
+        }
+        connection.close();
+        runtime.clientGone();
+        arena.close();
+    }
+}

@@ -1,0 +1,58 @@
+package io.vfu.server;
+
+import io.vfu.core.linux.Fds;
+import io.vfu.core.protocol.MigrationFeatures;
+import java.io.IOException;
+import java.lang.management.ManagementFactory;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+
+/** Starts servers for tests and closes everything, also on failure. */
+final class ServerTestSupport implements AutoCloseable {
+    final List<AutoCloseable> resources = new ArrayList<>();
+    final Path dir;
+
+    ServerTestSupport(Path dir) {
+        this.dir = dir;
+    }
+
+    record Served(TestDevice device, VfioUserServer server) {
+    }
+
+    Served serve(String name, MigrationFeatures features) throws IOException {
+        TestDevice device = new TestDevice(features);
+        VfioUserServer server = VfioUserServer.builder(device.build(), dir.resolve(name + ".sock"))
+                .replyTimeout(Duration.ofSeconds(10))
+                .start();
+        resources.add(server);
+        return new Served(device, server);
+    }
+
+    TestClient connect(Served s, boolean twin) throws IOException {
+        TestClient c = TestClient.connect(s.server().socketPath(), twin);
+        resources.add(c);
+        return c;
+    }
+
+    <T extends AutoCloseable> T add(T resource) {
+        resources.add(resource);
+        return resource;
+    }
+
+    static int openFds() {
+        return Fds.openFdCount();
+    }
+
+    static int liveThreads() {
+        return ManagementFactory.getThreadMXBean().getThreadCount();
+    }
+
+    @Override
+    public void close() throws Exception {
+        for (int i = resources.size() - 1; i >= 0; i--) {
+            resources.get(i).close();
+        }
+    }
+}
