@@ -14,7 +14,6 @@ import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.time.Duration;
 import java.util.ArrayDeque;
-import java.util.HashMap;
 import java.util.Map;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutionException;
@@ -62,7 +61,9 @@ public final class Connection implements AutoCloseable {
     private final MemorySegment sendScratch;
 
     private final Object lock = new Object();
-    private final Map<Integer, Pending> pending = new HashMap<>();
+    private final Map<Integer, Pending> pending = new java.util.LinkedHashMap<>();
+    /** msg_ids of calls that timed out, whose replies may still come (bounded). */
+    private final java.util.Set<Integer> abandoned = new java.util.LinkedHashSet<>();
     private int lastMsgId;
     private boolean ended;
     private IOException endCause;
@@ -287,7 +288,7 @@ public final class Connection implements AutoCloseable {
         long size = header.payloadSize();
         if (p == null) {
             skipBody(size, fds, lim);
-            log.warn("{}: discarding unexpected {}", name, header);
+            unexpectedReply(header);
             return false;
         }
         try {
@@ -322,6 +323,32 @@ public final class Connection implements AutoCloseable {
                 p.receiving = false;
                 lock.notifyAll();
             }
+        }
+    }
+
+    /**
+     * A reply that matches no pending call. A late reply to a call that timed out is dropped quietly. Any
+     * other one is a protocol error: replies come in command order on a socket (§3.2), so it stood in for the
+     * reply to our oldest pending call, which fails now with EPROTO instead of waiting for its timeout.
+     */
+    private void unexpectedReply(Header header) {
+        Pending oldest = null;
+        synchronized (lock) {
+            if (abandoned.remove(header.msgId())) {
+                log.debug("{}: discarding late {}", name, header);
+                return;
+            }
+            for (Pending p : pending.values()) {
+                if (!p.future.isDone() && !p.receiving) {
+                    oldest = p;
+                    break;
+                }
+            }
+        }
+        log.warn("{}: discarding unexpected {}", name, header);
+        if (oldest != null) {
+            oldest.future.completeExceptionally(new VfioUserException(Errno.EPROTO, name + ": expected the reply to "
+                    + oldest.command + " msg_id " + oldest.msgId + ", got " + header));
         }
     }
 
@@ -442,6 +469,7 @@ public final class Connection implements AutoCloseable {
         try {
             return p.future.get(timeout.toNanos(), TimeUnit.NANOSECONDS);
         } catch (TimeoutException e) {
+            abandon(p);
             return timedOut(p, timeout);
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
@@ -457,6 +485,7 @@ public final class Connection implements AutoCloseable {
             long left = TimeUnit.NANOSECONDS.toMillis(deadline - System.nanoTime());
             if (left <= 0 || !socket.awaitReadable(left)) {
                 if (!p.future.isDone()) {
+                    abandon(p);
                     throw new ReplyTimeoutException(name + ": no reply to " + p.command + " msg_id " + p.msgId
                             + " within " + timeout.toMillis() + " ms");
                 }
@@ -470,6 +499,15 @@ public final class Connection implements AutoCloseable {
             return p.future.getNow(null);
         } catch (java.util.concurrent.CompletionException e) {
             throw rethrow(e.getCause());
+        }
+    }
+
+    private void abandon(Pending p) {
+        synchronized (lock) {
+            abandoned.add(p.msgId);
+            if (abandoned.size() > 64) {
+                abandoned.remove(abandoned.iterator().next());
+            }
         }
     }
 
