@@ -73,6 +73,13 @@ public sealed interface Capability {
         public static final int ENDPOINT = 0;
         public static final int ROOT_COMPLEX_INTEGRATED_ENDPOINT = 9;
 
+        public PciExpress {
+            if ((portType & ~0xF) != 0 || maxPayloadSize < 0 || maxPayloadSize > 5 || (linkSpeed & ~0xF) != 0
+                    || (linkWidth & ~0x3F) != 0) {
+                throw new IllegalArgumentException("bad PCI Express capability fields");
+            }
+        }
+
         public static PciExpress endpoint() {
             return new PciExpress(ENDPOINT, 0, 1, 1);
         }
