@@ -71,8 +71,8 @@ import org.slf4j.LoggerFactory;
  *     later. Empty or overlapping ranges: EINVAL. More than {@value #MAX_LOGGED_RANGES} ranges, or ranges
  *     whose bitmaps would exceed {@link #MAX_BITMAP_BYTES}: E2BIG.</li>
  * <li>Both fd-backed and message regions are logged (libvfio-user logs only fd-backed ones).</li>
- * <li>START while logging: the identical START again is an idempotent success (libvfio-user does the same
- *     for an equal page size); anything else is EINVAL. STOP while not logging: no-op success (as the kernel).</li>
+ * <li>START while logging: the same START again (page_size and ranges; reserved is ignored) is an
+ *     idempotent success (libvfio-user does the same for an equal page size); anything else is EINVAL. STOP while not logging: no-op success (as the kernel).</li>
  * <li>REPORT: EINVAL when not logging, for length 0, or outside the logged ranges; E2BIG if the bitmap
  *     would exceed {@link #MAX_BITMAP_BYTES} (checked before allocating). Any power-of-two page size is
  *     accepted: coarser pages OR the tracking bits, finer ones replicate them. Read-and-clear: only the
@@ -500,7 +500,8 @@ public final class DmaController implements Dma, AutoCloseable {
         synchronized (mutex) {
             DirtyLog current = log;
             if (current != null) {
-                if (current.requested.equals(control)) {
+                if (current.requested.pageSize() == control.pageSize()
+                        && current.requested.ranges().equals(control.ranges())) { // reserved is not compared
                     return echo(control, current);
                 }
                 throw VfioUserException.einval("DMA_LOGGING_START: dirty logging already started with other parameters");

@@ -169,6 +169,8 @@ class DirtyLoggingTest {
         DmaLoggingControl fine = control(512, new Range(FD_BASE, 16 * PAGE));
         assertThat(dma.startLogging(fine).pageSize()).isEqualTo(DmaController.MIN_TRACKING_PAGE_SIZE);
         assertThat(dma.startLogging(fine).pageSize()).isEqualTo(PAGE); // identical START: idempotent
+        DmaLoggingControl garbageReserved = new DmaLoggingControl(512, 0xdead, fine.ranges());
+        assertThat(dma.startLogging(garbageReserved)).isEqualTo(new DmaLoggingControl(PAGE, 0xdead, fine.ranges()));
         assertErrno(() -> dma.startLogging(control(PAGE, new Range(FD_BASE, 16 * PAGE))), Errno.EINVAL);
         write(FD_BASE, 1);
         assertThat(report(FD_BASE, 16 * PAGE, 512)).containsExactly(0L, 1L, 2L, 3L, 4L, 5L, 6L, 7L);
