@@ -87,6 +87,9 @@ final class TestDevice implements RegionHandler, MigrationHandler {
 
     @Override
     public void write(long offset, MemorySegment src) {
+        if (offset % src.byteSize() != 0) {
+            throw VfioUserException.einval("BAR0 unaligned write at " + offset + " size " + src.byteSize());
+        }
         if (src.byteSize() != 8 && offset < REGS * 8L) {
             registers[(int) (offset >>> 3)] = 0; // partial writes clear: keep the model simple
         }
