@@ -21,7 +21,7 @@ final class ServerTestSupport implements AutoCloseable {
     }
 
     Served serve(String name, MigrationFeatures features) throws IOException {
-        TestDevice device = new TestDevice(features);
+        TestDevice device = add(new TestDevice(features));
         VfioUserServer server = VfioUserServer.builder(device.build(), dir.resolve(name + ".sock"))
                 .replyTimeout(Duration.ofSeconds(10))
                 .start();
@@ -64,9 +64,21 @@ final class ServerTestSupport implements AutoCloseable {
     }
 
     @Override
-    public void close() throws Exception {
+    public void close() {
+        RuntimeException failure = null;
         for (int i = resources.size() - 1; i >= 0; i--) {
-            resources.get(i).close();
+            try {
+                resources.get(i).close();
+            } catch (Exception e) {
+                if (failure == null) {
+                    failure = new IllegalStateException("closing test resources", e);
+                } else {
+                    failure.addSuppressed(e);
+                }
+            }
+        }
+        if (failure != null) {
+            throw failure;
         }
     }
 }
