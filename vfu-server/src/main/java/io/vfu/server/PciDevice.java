@@ -42,6 +42,7 @@ public final class PciDevice {
     private final ResetHandler reset;
     private final List<IoEventFd> ioEventFds;
     private final Consumer<DeviceContext> onAttach;
+    private final DmaListener dmaListener;
 
     private PciDevice(Builder b) {
         this.identity = Objects.requireNonNull(b.identity, "identity is required");
@@ -54,6 +55,7 @@ public final class PciDevice {
         this.reset = b.reset;
         this.ioEventFds = List.copyOf(b.ioEventFds);
         this.onAttach = b.onAttach;
+        this.dmaListener = b.dmaListener;
         this.irqCounts = b.irqCounts.clone();
         for (Capability c : capabilities) {
             if (c instanceof Capability.Msi msi && irqCounts[IrqIndex.MSI] < 0) {
@@ -172,6 +174,11 @@ public final class PciDevice {
         return onAttach;
     }
 
+    /** Told about the client's DMA mappings (a no-op by default). */
+    public DmaListener dmaListener() {
+        return dmaListener;
+    }
+
     /** The config-space description derived from this device. */
     public ConfigSpaceSpec configSpaceSpec() {
         BarLayout[] layouts = new BarLayout[6];
@@ -211,8 +218,15 @@ public final class PciDevice {
         private ResetHandler reset = reason -> { };
         private final List<IoEventFd> ioEventFds = new ArrayList<>();
         private Consumer<DeviceContext> onAttach = ctx -> { };
+        private DmaListener dmaListener = new DmaListener() { };
 
         private Builder() {
+        }
+
+        /** Told when the client maps and unmaps memory (optional: {@link Dma} works by IOVA anyway). */
+        public Builder dmaListener(DmaListener listener) {
+            this.dmaListener = Objects.requireNonNull(listener);
+            return this;
         }
 
         public Builder identity(PciIdentity identity) {

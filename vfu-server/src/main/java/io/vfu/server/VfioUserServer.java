@@ -45,6 +45,7 @@ public final class VfioUserServer implements AutoCloseable {
         this.options = b;
         this.runtime = new DeviceRuntime(b.device);
         try {
+            removeStaleSocket(b.socket);
             this.listener = UnixSocket.listen(b.socket, b.socketMode, 1);
         } catch (IOException | RuntimeException e) {
             runtime.close();
@@ -52,6 +53,31 @@ public final class VfioUserServer implements AutoCloseable {
         }
         b.device.onAttach().accept(runtime);
         this.thread = Thread.ofPlatform().name("vfu-server-" + b.socket.getFileName()).unstarted(this::acceptLoop);
+    }
+
+    /**
+     * Removes a socket file nobody listens on (left by a server that died). A live socket, or a file that is
+     * not a socket, is left alone: binding then fails with EADDRINUSE.
+     */
+    private static void removeStaleSocket(Path path) throws IOException {
+        java.nio.file.attribute.BasicFileAttributes attrs;
+        try {
+            attrs = java.nio.file.Files.readAttributes(path, java.nio.file.attribute.BasicFileAttributes.class,
+                    java.nio.file.LinkOption.NOFOLLOW_LINKS);
+        } catch (java.nio.file.NoSuchFileException e) {
+            return;
+        }
+        if (!attrs.isOther()) {
+            return;
+        }
+        try (UnixSocket probe = UnixSocket.connect(path)) {
+            log.debug("{}: a server is listening there", path);
+        } catch (io.vfu.core.linux.LinuxException e) {
+            if (e.errno() == io.vfu.core.linux.Errno.ECONNREFUSED) {
+                log.info("{}: removing a stale socket", path);
+                java.nio.file.Files.deleteIfExists(path);
+            }
+        }
     }
 
     /** A builder for serving {@code device} on {@code socket}. */

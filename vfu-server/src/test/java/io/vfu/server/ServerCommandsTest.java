@@ -493,6 +493,25 @@ class ServerCommandsTest {
         }
     }
 
+    @Test
+    void staleSocketIsReplacedButALiveOneIsNot() throws Exception {
+        Path stale = dir.resolve("stale.sock");
+        UnixSocket dead = UnixSocket.listen(stale);
+        java.nio.file.Files.createLink(dir.resolve("stale-copy.sock"), stale);
+        dead.close();                                             // removes stale.sock; the copy stays, unserved
+        java.nio.file.Files.move(dir.resolve("stale-copy.sock"), stale);
+        VfioUserServer replaced = support.add(VfioUserServer.builder(support.add(new TestDevice(null)).build(), stale).start());
+        try (TestClient ok = TestClient.connect(replaced.socketPath(), false)) {
+            assertThat(ok.commandWorks()).isTrue();
+        }
+        // the socket of a running server is never taken over
+        assertThatThrownBy(() -> VfioUserServer.builder(support.add(new TestDevice(null)).build(),
+                served.server().socketPath()).start())
+                .isInstanceOfSatisfying(io.vfu.core.linux.LinuxException.class,
+                        e -> assertThat(e.errno()).isEqualTo(Errno.EADDRINUSE));
+        assertThat(client.commandWorks()).isTrue();
+    }
+
     static String hex(byte[] b) {
         return Arrays.toString(b);
     }

@@ -99,7 +99,15 @@ public final class UnixSocket implements AutoCloseable {
             throw new IllegalArgumentException("negative backlog " + backlog);
         }
         Native.ensureAvailable();
-        byte[] name = encode("bind", path);
+        encode("bind", path); // the final name must fit sun_path
+        // Bind and listen under a private sibling name, then link it to the real name: a client that sees
+        // the path can connect at once (libvfio-user's sample client polls stat() and connects immediately),
+        // and link(2) fails on an existing file, so a live socket is never replaced.
+        Path staging = path.resolveSibling(path.getFileName() + ".~" + ProcessHandle.current().pid() + "."
+                + STAGING.incrementAndGet());
+        boolean atomic = staging.toString().getBytes(pathCharset()).length < Native.SUN_PATH_MAX;
+        Path bindPath = atomic ? staging : path;
+        byte[] name = encode("bind", bindPath);
         try (Arena arena = Arena.ofConfined()) {
             int fd = Native.socket(arena, Native.AF_UNIX, Native.SOCK_STREAM | Native.SOCK_CLOEXEC, 0);
             boolean bound = false;
@@ -117,15 +125,25 @@ public final class UnixSocket implements AutoCloseable {
                 }
                 bound = true;
                 Set<PosixFilePermission> wanted = permissions(mode);
-                if (!Files.getPosixFilePermissions(path, LinkOption.NOFOLLOW_LINKS).equals(wanted)) {
-                    Files.setPosixFilePermissions(path, wanted);
+                if (!Files.getPosixFilePermissions(bindPath, LinkOption.NOFOLLOW_LINKS).equals(wanted)) {
+                    Files.setPosixFilePermissions(bindPath, wanted);
                 }
-                Object key = Files.readAttributes(path, BasicFileAttributes.class, LinkOption.NOFOLLOW_LINKS)
+                Object key = Files.readAttributes(bindPath, BasicFileAttributes.class, LinkOption.NOFOLLOW_LINKS)
                         .fileKey();
                 Native.listen(arena, fd, backlog, path.toString());
+                if (atomic) {
+                    try {
+                        Files.createLink(path, staging);
+                    } catch (java.nio.file.FileAlreadyExistsException e) {
+                        throw new LinuxException("bind", Errno.EADDRINUSE.value(), path
+                                + " exists (a stale socket? remove it if no server is using it)");
+                    } finally {
+                        Files.deleteIfExists(staging);
+                    }
+                }
                 return new UnixSocket(fd, path, key);
             } catch (IOException | RuntimeException e) {
-                if (bound) {
+                if (bound && !atomic) {
                     try {
                         Files.deleteIfExists(path);
                     } catch (IOException suppressed) {
@@ -137,6 +155,8 @@ public final class UnixSocket implements AutoCloseable {
             }
         }
     }
+
+    private static final java.util.concurrent.atomic.AtomicLong STAGING = new java.util.concurrent.atomic.AtomicLong();
 
     /**
      * Connects to the socket at {@code path}.

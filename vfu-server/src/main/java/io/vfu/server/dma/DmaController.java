@@ -111,6 +111,7 @@ public final class DmaController implements Dma, AutoCloseable {
     /** Mappings whose munmap failed because a native call was using them; retried. Guarded by mutex. */
     private final List<Mapping> pendingClose = new ArrayList<>();
     private volatile DmaMessenger messenger;
+    private volatile io.vfu.server.DmaListener listener = new io.vfu.server.DmaListener() { };
     private volatile DirtyLog log;
     private boolean closed;
 
@@ -129,6 +130,11 @@ public final class DmaController implements Dma, AutoCloseable {
     /** A controller without messenger and with {@link #DEFAULT_MAX_MAPPINGS}. */
     public DmaController() {
         this(null, DEFAULT_MAX_MAPPINGS);
+    }
+
+    /** Sets who is told about mappings coming and going (the device). */
+    public void listener(io.vfu.server.DmaListener l) {
+        this.listener = Objects.requireNonNull(l);
     }
 
     /** Replaces the messenger, e.g. when a client (re)connects; null when none is connected. */
@@ -150,6 +156,7 @@ public final class DmaController implements Dma, AutoCloseable {
     public void map(DmaMapRequest request, int fd) {
         Mapping mapping = null;
         int ownedFd = fd;
+        DmaRegion added = null;
         try {
             Objects.requireNonNull(request, "request");
             synchronized (mutex) {
@@ -187,6 +194,7 @@ public final class DmaController implements Dma, AutoCloseable {
                     lock.writeLock().unlock();
                 }
                 mapping = null; // owned by the region now
+                added = region;
             }
         } finally {
             Fds.closeQuietly(ownedFd);
@@ -194,6 +202,8 @@ public final class DmaController implements Dma, AutoCloseable {
                 mapping.close();
             }
         }
+        // Outside the mutex: the device may use Dma from its callback.
+        listener.mapped(added.iova, added.size, request.flags(), added.mapping != null);
     }
 
     private static void validate(DmaMapRequest r) {
@@ -266,12 +276,13 @@ public final class DmaController implements Dma, AutoCloseable {
             }
             release(List.of(r));
         }
+        listener.unmapped(request.address(), request.size());
     }
 
     /** Removes every mapping (DMA_UNMAP with flag ALL, client disconnect). */
     public void unmapAll() {
+        List<DmaRegion> all;
         synchronized (mutex) {
-            List<DmaRegion> all;
             lock.writeLock().lock();
             try {
                 all = new ArrayList<>(regions.values());
@@ -280,6 +291,9 @@ public final class DmaController implements Dma, AutoCloseable {
                 lock.writeLock().unlock();
             }
             release(all);
+        }
+        for (DmaRegion r : all) {
+            listener.unmapped(r.iova, r.size);
         }
     }
 

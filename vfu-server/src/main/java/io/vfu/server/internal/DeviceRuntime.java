@@ -52,6 +52,7 @@ public final class DeviceRuntime implements DeviceContext, AutoCloseable {
             msix.pendingSource(v -> irqs.pending(IrqIndex.MSIX, v));
         }
         this.dma = new DmaController(null, MAX_DMA_MAPPINGS);
+        dma.listener(device.dmaListener());
         this.migration = new MigrationController(device.migration());
         try {
             for (int i = 0; i < memory.length; i++) {

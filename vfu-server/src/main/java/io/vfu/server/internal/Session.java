@@ -178,6 +178,12 @@ public final class Session implements CommandHandler, AutoCloseable {
                 .withMaxMsgFds(settings.maxMsgFds())
                 .withMaxDataXferSize(settings.maxDataXferSize())
                 .withWriteMultiple(true);
+        if (runtime.migration().supported()) {
+            // Removed from the spec in 0.9.2 but still sent by libvfio-user for migratable devices, and parsed
+            // by its sample client and by QEMU (protocol reference §5.2): harmless, and expected.
+            own = own.withMigration(new Capabilities.LegacyMigration(
+                    java.util.OptionalLong.of(io.vfu.core.linux.Fds.pageSize()), java.util.OptionalLong.empty()));
+        }
         long dmaChunk = Math.min(clientCaps.maxDataXferSizeOrDefault(), settings.maxDataXferSize());
         Connection dmaConnection = connection;
         int[] fds = new int[0];
