@@ -20,6 +20,15 @@ public interface Dma {
     void write(long iova, MemorySegment src);
 
     /**
+     * Like {@link #read}, but always with DMA_READ messages, also where the client passed an fd (the spec
+     * permits messages for any mapped range, §7.3; libvfio-user's sample server does this on purpose).
+     */
+    void readByMessage(long iova, MemorySegment dst);
+
+    /** Like {@link #write}, but always with DMA_WRITE messages (see {@link #readByMessage}). Logged as dirty too. */
+    void writeByMessage(long iova, MemorySegment src);
+
+    /**
      * A direct view of fd-backed memory, or {@code null} if {@code [iova, iova+length)} is not one fd-backed
      * mapping with the needed permission. Writes through the view are NOT logged: call
      * {@link #markDirty} for them. The view dies when the client unmaps the range.

@@ -330,6 +330,15 @@ class ServerCommandsTest {
     }
 
     @Test
+    void aNewClientCanAttachToAStoppedDevice() throws Exception {
+        client.setState(MigrationState.STOP);
+        client.close();
+        TestClient next = support.connect(served, true);
+        assertThat(next.state()).isEqualTo(MigrationState.STOP);
+        next.setState(MigrationState.RUNNING);
+    }
+
+    @Test
     void failedArcLeavesTheLastReachedState() throws Exception {
         device.failNextTransition = true;
         client.expectErrno(Errno.EBUSY, DeviceFeatureRequest.set(DeviceFeature.MIG_DEVICE_STATE,

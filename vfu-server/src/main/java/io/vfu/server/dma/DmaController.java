@@ -346,15 +346,25 @@ public final class DmaController implements Dma, AutoCloseable {
 
     @Override
     public void read(long iova, MemorySegment dst) {
-        access(iova, dst, false);
+        access(iova, dst, false, false);
     }
 
     @Override
     public void write(long iova, MemorySegment src) {
-        access(iova, src, true);
+        access(iova, src, true, false);
     }
 
-    private void access(long iova, MemorySegment buffer, boolean write) {
+    @Override
+    public void readByMessage(long iova, MemorySegment dst) {
+        access(iova, dst, false, true);
+    }
+
+    @Override
+    public void writeByMessage(long iova, MemorySegment src) {
+        access(iova, src, true, true);
+    }
+
+    private void access(long iova, MemorySegment buffer, boolean write, boolean byMessage) {
         long length = buffer.byteSize();
         if (length == 0) {
             return;
@@ -382,7 +392,7 @@ public final class DmaController implements Dma, AutoCloseable {
                     throw new IllegalStateException("unreachable: check() passed for " + hex(at));
                 }
                 n = minUnsigned(length - done, r.end - at);
-                if (r.direct()) {
+                if (r.direct() && !byMessage) {
                     long in = at - r.iova;
                     if (write) {
                         MemorySegment.copy(buffer, done, r.view, in, n);
@@ -393,7 +403,7 @@ public final class DmaController implements Dma, AutoCloseable {
             } finally {
                 lock.readLock().unlock();
             }
-            if (r.direct()) {
+            if (r.direct() && !byMessage) {
                 if (write) {
                     logWrite(at, n);
                 }

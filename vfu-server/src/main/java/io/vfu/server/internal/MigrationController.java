@@ -123,6 +123,9 @@ public final class MigrationController {
      * everything a destination needs to set up. ERROR accepts DEVICE_FEATURE and DEVICE_RESET.
      */
     public void gate(Command command) {
+        if (command == Command.VERSION) {
+            return; // a new client must be able to attach to a stopped device (e.g. a migration destination)
+        }
         MigrationState s = state;
         boolean allowed = switch (s) {
             case STOP -> command == Command.REGION_READ || command == Command.REGION_WRITE
