@@ -201,15 +201,20 @@ final class InfoText {
         line("\tDMA logging: %s", in.dmaLogging() ? "supported" : "not supported");
     }
 
+    /** Marks a value the server did not send (the spec's default applies). */
+    private static String dflt(boolean absent) {
+        return absent ? " (default)" : "";
+    }
+
     private void server(Inspection in) {
         Capabilities c = in.capabilities();
         line("Server:");
         line("\tVersion: %d.%d", in.major(), in.minor());
-        line("\tmax_data_xfer_size: %d", c.maxDataXferSizeOrDefault());
-        line("\tmax_msg_fds: %d", c.maxMsgFdsOrDefault());
-        line("\tmax_dma_maps: %d", c.maxDmaMapsOrDefault());
-        line("\tpgsizes: %#x", c.pgsizesOrDefault());
-        line("\twrite_multiple: %s", c.writeMultipleOrDefault() ? "yes" : "no");
+        line("\tmax_data_xfer_size: %d%s", c.maxDataXferSizeOrDefault(), dflt(c.maxDataXferSize().isEmpty()));
+        line("\tmax_msg_fds: %d%s", c.maxMsgFdsOrDefault(), dflt(c.maxMsgFds().isEmpty()));
+        line("\tmax_dma_maps: %d%s", c.maxDmaMapsOrDefault(), dflt(c.maxDmaMaps().isEmpty()));
+        line("\tpgsizes: %#x%s", c.pgsizesOrDefault(), dflt(c.pgsizes().isEmpty()));
+        line("\twrite_multiple: %s%s", c.writeMultipleOrDefault() ? "yes" : "no", dflt(c.writeMultiple().isEmpty()));
         line("\ttwin_socket: %s", in.twinSocket() ? "active" : (c.twinSocketSupported() ? "offered" : "no"));
     }
 }
