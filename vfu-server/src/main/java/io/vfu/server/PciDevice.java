@@ -105,6 +105,12 @@ public final class PciDevice {
         if (b == null || b.kind() == Bar.Kind.IO || offset + size > b.region().size()) {
             throw new IllegalArgumentException(what + " does not fit in memory BAR" + bar);
         }
+        // The library emulates the MSI-X structures: a client mapping them would bypass the emulation.
+        for (MmapArea a : b.region().mmapAreas()) {
+            if (offset < a.end() && a.offset() < offset + size) {
+                throw new IllegalArgumentException(what + " overlaps mmap area " + a + " of BAR" + bar);
+            }
+        }
     }
 
     public static Builder builder() {

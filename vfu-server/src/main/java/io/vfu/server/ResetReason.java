@@ -6,6 +6,6 @@ public enum ResetReason {
     CLIENT_REQUEST,
     /** The client disconnected; its DMA mappings and IRQ fds are gone. */
     LOST_CONNECTION,
-    /** A PCI function-level reset requested through config space. */
+    /** A function reset the guest requested through config space: PCIe FLR, or D3hot to D0 without No_Soft_Reset. */
     FUNCTION_LEVEL_RESET
 }

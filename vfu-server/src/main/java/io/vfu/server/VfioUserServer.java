@@ -1,6 +1,5 @@
 package io.vfu.server;
 
-import io.vfu.core.linux.LinuxException;
 import io.vfu.core.linux.PeerCredentials;
 import io.vfu.core.linux.UnixSocket;
 import io.vfu.server.internal.DeviceRuntime;
@@ -139,7 +138,7 @@ public final class VfioUserServer implements AutoCloseable {
                 return true;
             }
             log.warn("{}: refusing client pid {} uid {}", options.socket, peer.pid(), peer.uid());
-        } catch (LinuxException e) {
+        } catch (IOException e) {
             log.warn("{}: cannot read peer credentials: {}", options.socket, e.getMessage());
         }
         return false;

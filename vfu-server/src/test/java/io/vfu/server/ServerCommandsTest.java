@@ -217,12 +217,12 @@ class ServerCommandsTest {
             // exact duplicate is accepted; overlap is EEXIST; unknown unmap is ENOENT
             client.call(new DmaMapRequest(DmaMapRequest.FLAG_READ | DmaMapRequest.FLAG_WRITE, 0, 0x100000, 0x10000), memfd.fd());
             client.expectErrno(Errno.EEXIST, new DmaMapRequest(DmaMapRequest.FLAG_READ, 0, 0x108000, 0x10000), memfd.fd());
-            client.expectErrno(Errno.ENOENT, new DmaUnmapRequest(0, 0x100000, 0x8000));
+            client.expectErrno(Errno.ENOENT, new DmaUnmapRequest(0x100000, 0x8000));
             // two fds with one map
             client.expectErrno(Errno.EINVAL, new DmaMapRequest(DmaMapRequest.FLAG_READ, 0, 0x300000, 0x1000), memfd.fd(), memfd.fd());
             assertStillServing();
 
-            DmaUnmapReply unmapped = client.call(new DmaUnmapRequest(0, 0x100000, 0x10000));
+            DmaUnmapReply unmapped = client.call(new DmaUnmapRequest(0x100000, 0x10000));
             assertThat(unmapped.address()).isEqualTo(0x100000);
             // the device now gets EFAULT: its doorbell write fails with that errno
             assertThatThrownBy(() -> client.writeU64(0, 0x200, 0x100040))
@@ -264,8 +264,12 @@ class ServerCommandsTest {
         assertThat(guest.asSlice(0x100, 16).toArray(ValueLayout.JAVA_BYTE)).containsOnly((byte) 0xA5);
         c.writeU64(0, 0x210, 0x400800);               // device reads via DMA_READ
         assertThat(device.registers[0]).isEqualTo(0x5566778899aabbccL);
-        c.writeU64(0, 0x210, 0x402000 - 4);           // crosses the end of the mapping
+        // crosses the end of the mapping: the device's DMA fails, and so does the access that caused it
+        assertThatThrownBy(() -> c.writeU64(0, 0x210, 0x402000 - 4))
+                .isInstanceOfSatisfying(io.vfu.core.protocol.VfioUserException.class,
+                        e -> assertThat(e.errno()).isEqualTo(Errno.EFAULT));
         assertThat(device.registers[0]).isEqualTo(0x5566778899aabbccL);
+        assertThat(c.commandWorks()).isTrue();
     }
 
     @Test
@@ -296,18 +300,19 @@ class ServerCommandsTest {
         DeviceFeatureReply mig = client.call(DeviceFeatureRequest.get(DeviceFeature.MIGRATION));
         assertThat(((FeaturePayload.MigrationFlags) mig.featureData()).flags()).isEqualTo(0x5);
         // GET and SET together without PROBE
-        try (Arena arena = Arena.ofConfined()) {
-            assertThatThrownBy(() -> client.call(new DeviceFeatureRequest(16,
-                    DeviceFeature.MIG_DEVICE_STATE | DeviceFeature.GET | DeviceFeature.SET,
-                    new FeaturePayload.MigDeviceState(2))))
-                    .isInstanceOfSatisfying(io.vfu.core.protocol.VfioUserException.class,
-                            e -> assertThat(e.errno()).isEqualTo(Errno.EINVAL));
-        }
+        // argsz 16, flags MIG_DEVICE_STATE|GET|SET, device_state RUNNING, data_fd -1 (raw bytes: our encoder refuses it)
+        client.expectErrno(Errno.EINVAL, new RawRequest(Command.DEVICE_FEATURE, RawRequest.hex(
+                "10 00 00 00  02 00 03 00  02 00 00 00  ff ff ff ff")));
+        // a truncated SET_IRQS and a DMA_MAP with a reserved flag bit
+        client.expectErrno(Errno.EINVAL, new RawRequest(Command.DEVICE_SET_IRQS, RawRequest.hex("14 00 00 00 24 00 00 00")));
+        client.expectErrno(Errno.EINVAL, new RawRequest(Command.DMA_MAP, RawRequest.hex(
+                "20 00 00 00  13 00 00 00  00 00 00 00 00 00 00 00  00 00 10 00 00 00 00 00  00 10 00 00 00 00 00 00")));
+
         client.expectErrno(Errno.EINVAL, new MigDataReadRequest(4096));       // RUNNING: no data to read
         client.expectErrno(Errno.EINVAL, new MigDataWriteRequest(MemorySegment.ofArray(new byte[8])));
         client.expectErrno(Errno.EINVAL, DeviceFeatureRequest.set(DeviceFeature.MIG_DEVICE_STATE, new FeaturePayload.MigDeviceState(8)));
         client.expectErrno(Errno.EINVAL, DeviceFeatureRequest.set(DeviceFeature.MIG_DEVICE_STATE, new FeaturePayload.MigDeviceState(0)));
-        client.expectErrno(Errno.EINVAL, DeviceFeatureRequest.get(0x1234));
+        client.expectErrno(Errno.EINVAL, new DeviceFeatureRequest(8, 0x1234 | DeviceFeature.GET, new FeaturePayload.Empty()));
         assertThat(client.state()).isEqualTo(MigrationState.RUNNING);
         assertStillServing();
 
@@ -375,6 +380,117 @@ class ServerCommandsTest {
                 .isInstanceOfSatisfying(io.vfu.core.protocol.VfioUserException.class,
                         e -> assertThat(e.errno()).isEqualTo(Errno.EFAULT));
         assertThat(served.server().sessionsServed()).isEqualTo(2);
+    }
+
+    @Test
+    void ioEventFdsAreHandedOutWithArgszRetry() throws Exception {
+        try (ReceivedReply r = client.callRaw(new io.vfu.core.protocol.RegionIoFdsRequest(16, 0))) {
+            io.vfu.core.protocol.RegionIoFdsReply shortReply = io.vfu.core.protocol.RegionIoFdsReply.decode(r.payload());
+            assertThat(shortReply.count()).isEqualTo(1);
+            assertThat(shortReply.entries()).isEmpty();
+            assertThat(r.fds().size()).isZero();
+            try (ReceivedReply full = client.callRaw(new io.vfu.core.protocol.RegionIoFdsRequest(shortReply.argsz(), 0))) {
+                io.vfu.core.protocol.RegionIoFdsReply reply = io.vfu.core.protocol.RegionIoFdsReply.decode(full.payload());
+                assertThat(reply.argsz()).isEqualTo(16 + 40);
+                io.vfu.core.protocol.IoFdEntry.IoEventFd e = (io.vfu.core.protocol.IoFdEntry.IoEventFd) reply.entries().getFirst();
+                assertThat(e.offset()).isEqualTo(0x300);
+                assertThat(e.size()).isEqualTo(4);
+                assertThat(e.flags()).isEqualTo(1); // DATAMATCH
+                assertThat(e.datamatch()).isEqualTo(1);
+                try (EventFd received = EventFd.adopt(full.fds().take((int) e.fdIndex()))) {
+                    received.signal();
+                    assertThat(device.doorbell.read()).isEqualTo(1);
+                }
+            }
+        }
+        // a region with no ioeventfds: an empty answer; an absent region: EINVAL
+        io.vfu.core.protocol.RegionIoFdsReply none = client.call(new io.vfu.core.protocol.RegionIoFdsRequest(2));
+        assertThat(none.count()).isZero();
+        client.expectErrno(Errno.EINVAL, new io.vfu.core.protocol.RegionIoFdsRequest(RegionIndex.ROM));
+        assertStillServing();
+    }
+
+    @Test
+    void functionLevelResetReachesTheDevice() throws Exception {
+        int pcie = findCapability(0x10);
+        assertThat(pcie).isPositive();
+        client.writeU32(RegionIndex.CONFIG, 0x04, 0x0006);                  // memory + bus master
+        int control = client.readU32(RegionIndex.CONFIG, pcie + 8) & 0xffff;
+        MemorySegment flr = Arena.ofAuto().allocate(2);
+        flr.set(ValueLayout.JAVA_SHORT_UNALIGNED, 0, (short) (control | 0x8000));
+        client.call(new RegionWriteRequest(pcie + 8, RegionIndex.CONFIG, flr));
+        assertThat(device.resets).containsExactly(ResetReason.FUNCTION_LEVEL_RESET);
+        assertThat(client.readU32(RegionIndex.CONFIG, 0x04) & 0xffff).as("command register reset").isZero();
+    }
+
+    private int findCapability(int id) throws Exception {
+        int ptr = client.readU32(RegionIndex.CONFIG, 0x34) & 0xfc;
+        for (int hops = 0; ptr != 0 && hops < 48; hops++) {
+            int header = client.readU32(RegionIndex.CONFIG, ptr);
+            if ((header & 0xff) == id) {
+                return ptr;
+            }
+            ptr = (header >>> 8) & 0xfc;
+        }
+        return -1;
+    }
+
+    @Test
+    void clientsOfAnotherUidAreRefused() throws Exception {
+        int uid;
+        UnixSocket[] pair = UnixSocket.pair();
+        try {
+            uid = pair[0].peerCredentials().uid();
+        } finally {
+            pair[0].close();
+            pair[1].close();
+        }
+        VfioUserServer strict = support.add(VfioUserServer.builder(support.add(new TestDevice(null)).build(), dir.resolve("strict.sock"))
+                .allowedUid(uid + 1).start());
+        assertThatThrownBy(() -> TestClient.connect(strict.socketPath(), false)).isInstanceOf(java.io.IOException.class);
+        VfioUserServer own = support.add(VfioUserServer.builder(support.add(new TestDevice(null)).build(), dir.resolve("own.sock"))
+                .allowedUid(uid).start());
+        try (TestClient ok = TestClient.connect(own.socketPath(), false)) {
+            assertThat(ok.commandWorks()).isTrue();
+        }
+    }
+
+    @Test
+    void removedUnknownAndServerToClientCommandsAreEinval() throws Exception {
+        client.close();
+        try (UnixSocket raw = UnixSocket.connect(served.server().socketPath()); Arena arena = Arena.ofConfined()) {
+            var fds = new io.vfu.core.linux.FdList();
+            // VERSION 0.0 without JSON
+            MemorySegment version = arena.allocate(20);
+            Header.encode(version, 1, Command.VERSION.code(), 20, 0, 0);
+            raw.send(null, version);
+            MemorySegment h = arena.allocate(16);
+            raw.receiveFully(h, fds);
+            Header vh = Header.decode(h);
+            assertThat(vh.isError()).isFalse();
+            raw.skip(vh.payloadSize(), fds);
+            fds.close();
+            for (int cmd : new int[] {14, 19, 0, 0xffff, Command.DMA_READ.code()}) {
+                MemorySegment msg = arena.allocate(32);
+                Header.encode(msg, 100 + cmd, cmd, 32, 0, 0);
+                raw.send(null, msg);
+                raw.receiveFully(h, fds);
+                Header reply = Header.decode(h);
+                assertThat(reply.msgId()).isEqualTo((100 + cmd) & 0xffff);
+                assertThat(reply.cmd()).isEqualTo(cmd);
+                assertThat(reply.isError()).isTrue();
+                assertThat(reply.error()).as("command " + cmd).isEqualTo(Errno.EINVAL.value());
+                assertThat(reply.msgSize()).isEqualTo(16);
+            }
+            // still serving: DEVICE_GET_INFO works
+            MemorySegment info = arena.allocate(32);
+            Header.encode(info, 7, Command.DEVICE_GET_INFO.code(), 32, 0, 0);
+            info.set(ValueLayout.JAVA_INT_UNALIGNED, 16, 16);
+            raw.send(null, info);
+            raw.receiveFully(h, fds);
+            assertThat(Header.decode(h).isError()).isFalse();
+            fds.close();
+        }
     }
 
     static String hex(byte[] b) {

@@ -56,7 +56,8 @@ class ServerMigrationTest {
             assertThat(destination.device().bar2().toArray(ValueLayout.JAVA_BYTE)).isEqualTo(memory);
             assertThat(dst.readU64(0, 8)).isEqualTo(source.device().registers[1]);
             if (features.hasP2p()) {
-                assertThat(source.device().arcs).contains("RUNNING->RUNNING_P2P");
+                // With P2P the device is quiesced on the way (kernel path); which arc depends on PRE_COPY.
+                assertThat(source.device().arcs).anyMatch(a -> a.contains("_P2P->"));
                 assertThat(destination.device().arcs).contains("RUNNING_P2P->RUNNING");
             }
             assertThat(src.state()).isEqualTo(MigrationState.STOP);

@@ -1,6 +1,5 @@
 package io.vfu.server;
 
-import io.vfu.core.linux.Fds;
 import io.vfu.core.protocol.MigrationFeatures;
 import java.io.IOException;
 import java.lang.management.ManagementFactory;
@@ -22,7 +21,7 @@ final class ServerTestSupport implements AutoCloseable {
     }
 
     Served serve(String name, MigrationFeatures features) throws IOException {
-        TestDevice device = new TestDevice(features);
+        TestDevice device = add(new TestDevice(features));
         VfioUserServer server = VfioUserServer.builder(device.build(), dir.resolve(name + ".sock"))
                 .replyTimeout(Duration.ofSeconds(10))
                 .start();
@@ -41,8 +40,23 @@ final class ServerTestSupport implements AutoCloseable {
         return resource;
     }
 
+    /**
+     * Open fds that this code could leak: sockets, pipes, eventfds, memfds. Jar files the class loader
+     * opens lazily on first use of a class are not counted (they are not ours and never closed).
+     */
     static int openFds() {
-        return Fds.openFdCount();
+        try (var fds = java.nio.file.Files.list(Path.of("/proc/self/fd"))) {
+            return (int) fds.filter(f -> {
+                try {
+                    String target = java.nio.file.Files.readSymbolicLink(f).toString();
+                    return !target.endsWith(".jar") && !target.endsWith("/lib/modules") && !target.startsWith("/proc/");
+                } catch (IOException e) {
+                    return false; // closed meanwhile (e.g. the directory stream itself)
+                }
+            }).count();
+        } catch (IOException e) {
+            throw new java.io.UncheckedIOException(e);
+        }
     }
 
     static int liveThreads() {
@@ -50,9 +64,21 @@ final class ServerTestSupport implements AutoCloseable {
     }
 
     @Override
-    public void close() throws Exception {
+    public void close() {
+        RuntimeException failure = null;
         for (int i = resources.size() - 1; i >= 0; i--) {
-            resources.get(i).close();
+            try {
+                resources.get(i).close();
+            } catch (Exception e) {
+                if (failure == null) {
+                    failure = new IllegalStateException("closing test resources", e);
+                } else {
+                    failure.addSuppressed(e);
+                }
+            }
+        }
+        if (failure != null) {
+            throw failure;
         }
     }
 }

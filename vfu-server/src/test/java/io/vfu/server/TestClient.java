@@ -75,6 +75,9 @@ final class TestClient implements AutoCloseable {
                 c.twin = new Connection(UnixSocket.adopt(r.fds().take(index)), TransportLimits.DEFAULT, "test-twin");
                 c.twin.start(c::serve);
             }
+        } catch (IOException | RuntimeException e) {
+            c.close();
+            throw e;
         }
         return c;
     }

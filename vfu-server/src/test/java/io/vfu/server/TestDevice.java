@@ -31,7 +31,7 @@ import java.util.concurrent.atomic.AtomicInteger;
  *     then STOP_COPY sends it again (full image, simple and correct).</li>
  * </ul>
  */
-final class TestDevice implements RegionHandler, MigrationHandler {
+final class TestDevice implements RegionHandler, MigrationHandler, AutoCloseable {
     static final PciIdentity IDENTITY = new PciIdentity(0x1de5, 0x0042, 0x1de5, 0x0001, 0xff0000, 3);
     static final int REGS = 64;
     static final long BAR2_SIZE = 0x10000;
@@ -45,9 +45,21 @@ final class TestDevice implements RegionHandler, MigrationHandler {
     private ByteArrayOutputStream incoming;
     private ByteBuffer outgoing;
     boolean failNextTransition;
+    /** A doorbell at BAR0 0x300 the client may signal directly (DEVICE_GET_REGION_IO_FDS). */
+    final io.vfu.core.linux.EventFd doorbell;
 
     TestDevice(MigrationFeatures features) {
         this.features = features;
+        try {
+            this.doorbell = io.vfu.core.linux.EventFd.create(0, false, true);
+        } catch (java.io.IOException e) {
+            throw new java.io.UncheckedIOException(e);
+        }
+    }
+
+    @Override
+    public void close() {
+        doorbell.close();
     }
 
     PciDevice build() {
@@ -62,6 +74,7 @@ final class TestDevice implements RegionHandler, MigrationHandler {
                 .capability(Capability.PciExpress.endpoint())
                 .capability(new Capability.VendorSpecific(new byte[] {1, 2, 3, 4}))
                 .extendedCapability(new ExtendedCapability.DeviceSerialNumber(0x0123_4567_89ab_cdefL))
+                .ioEventFd(new IoEventFd(0, 0x300, 4, java.util.OptionalLong.of(1), doorbell))
                 .migration(features == null ? null : this)
                 .reset(resets::add)
                 .onAttach(ctx -> context = ctx)
@@ -87,6 +100,9 @@ final class TestDevice implements RegionHandler, MigrationHandler {
 
     @Override
     public void write(long offset, MemorySegment src) {
+        if (offset % src.byteSize() != 0) {
+            throw VfioUserException.einval("BAR0 unaligned write at " + offset + " size " + src.byteSize());
+        }
         if (src.byteSize() != 8 && offset < REGS * 8L) {
             registers[(int) (offset >>> 3)] = 0; // partial writes clear: keep the model simple
         }

@@ -77,6 +77,7 @@ public final class Connection implements AutoCloseable {
     private int inlineDepth;
 
     private volatile boolean closeRequested;
+    private volatile boolean readerFinished;
     private volatile boolean endAfterReply;
     private volatile boolean socketClosed;
 
@@ -164,6 +165,7 @@ public final class Connection implements AutoCloseable {
             } catch (RuntimeException e) {
                 log.warn("{}: closed() callback failed", name, e);
             }
+            readerFinished = true;
             if (closeRequested) {
                 closeSocket();
             }
@@ -651,8 +653,8 @@ public final class Connection implements AutoCloseable {
                 // A handler is still running on the reader: it closes the socket when it returns.
                 return;
             }
-        } else if (r != null && r == Thread.currentThread()) {
-            return; // the reader closes the socket on its way out
+        } else if (r != null && r == Thread.currentThread() && !readerFinished) {
+            return; // called from a handler: the reader loop closes the socket on its way out
         }
         closeSocket();
     }

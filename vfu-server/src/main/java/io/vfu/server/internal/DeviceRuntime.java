@@ -46,7 +46,7 @@ public final class DeviceRuntime implements DeviceContext, AutoCloseable {
     public DeviceRuntime(PciDevice device) {
         this.device = device;
         this.irqs = new IrqController(device.irqCounts(), null);
-        this.config = new ConfigSpace(device.configSpaceSpec(), new ConfigListener(irqs));
+        this.config = new ConfigSpace(device.configSpaceSpec(), new ConfigListener());
         MsixTable msix = config.msixTable();
         if (msix != null) {
             msix.pendingSource(v -> irqs.pending(IrqIndex.MSIX, v));
@@ -278,8 +278,26 @@ public final class DeviceRuntime implements DeviceContext, AutoCloseable {
         }
     }
 
-    /** Config-space side effects that concern interrupts. */
-    private record ConfigListener(IrqController irqs) implements ConfigSpace.Listener {
+    /** Config-space side effects: interrupt masking, and resets the guest requests through config space. */
+    private final class ConfigListener implements ConfigSpace.Listener {
+        @Override
+        public void functionLevelReset() {
+            device.reset().reset(ResetReason.FUNCTION_LEVEL_RESET);
+        }
+
+        @Override
+        public void powerStateChanged(int oldState, int newState) {
+            // D3hot -> D0 without No_Soft_Reset is a reset of the function (PCI PM 1.2 §5.6.1).
+            if (oldState == 3 && newState == 0 && !softResetSuppressed()) {
+                device.reset().reset(ResetReason.FUNCTION_LEVEL_RESET);
+            }
+        }
+
+        private boolean softResetSuppressed() {
+            return device.capabilities().stream().anyMatch(c -> c instanceof io.vfu.server.pci.Capability.PowerManagement pm
+                    && pm.noSoftReset());
+        }
+
         @Override
         public void msiMaskChanged(int vector, boolean masked) {
             irqs.setMasked(IrqIndex.MSI, vector, masked);
