@@ -101,6 +101,7 @@ class VfuCommandTest {
                     .isEqualTo(new Run(0, "RUNNING -> STOP -> STOP_COPY\nstate: STOP_COPY\n", ""));
             assertThat(vfu("state", sock, "Pre-Copy")).isEqualTo(new Run(0, "RUNNING -> PRE_COPY\nstate: PRE_COPY\n", ""));
             assertThat(vfu("state", sock, "RUNNING")).isEqualTo(new Run(0, "RUNNING (no change)\nstate: RUNNING\n", ""));
+            assertThat(vfu("state", sock, "stop")).isEqualTo(new Run(0, "RUNNING -> STOP\nstate: STOP\n", ""));
         }
     }
 

@@ -37,8 +37,8 @@ import java.util.List;
  * writes.
  * <pre>
  *   0x00  ID         ro  u32  0x56460001 ("VF", device 1)
- *   0x08  SCRATCH0   rw  u64  } four scratch registers, kept across migration,
- *   0x10  SCRATCH1   rw  u64  } cleared by reset
+ *   0x08  SCRATCH0   rw  u64  } four scratch registers, kept across migration and client
+ *   0x10  SCRATCH1   rw  u64  } disconnects, cleared by DEVICE_RESET and FLR
  *   0x18  SCRATCH2   rw  u64  }
  *   0x20  SCRATCH3   rw  u64  }
  *   0x28  DMA_ADDR   rw  u64  IOVA the doorbell writes the counter to
@@ -47,6 +47,7 @@ import java.util.List;
  *   0x40  COUNTER    ro  u64  doorbells served
  *   0x48  STATUS     ro  u32  0, or the errno of the last doorbell whose DMA failed (e.g. 14 EFAULT)
  * </pre>
+ * Every register is kept when a client disconnects and cleared by DEVICE_RESET and function level reset.
  * A doorbell rung while the device is stopped for migration (STOP, STOP_COPY, RESUMING) is latched and
  * served when the device runs again, since a stopped device must neither DMA nor interrupt.
  *
@@ -229,12 +230,16 @@ public final class DemoDevice implements RegionHandler, MigrationHandler {
     }
 
     private void reset(ResetReason reason) {
+        latchedDoorbells = 0;
+        incoming = null;
+        if (reason == ResetReason.LOST_CONNECTION) {
+            return; // device state outlives a client (protocol reference §2); the next client finds it
+        }
         Arrays.fill(scratch, 0);
         dmaAddress = 0;
         vector = 0;
         counter = 0;
         status = 0;
-        latchedDoorbells = 0;
     }
 
     // ------------------------------------------------------------------------------------------------
@@ -330,6 +335,9 @@ public final class DemoDevice implements RegionHandler, MigrationHandler {
 
     @Override
     public void writeData(MemorySegment src) {
+        if (incoming == null) {
+            throw VfioUserException.einval("demo device: not loading a migration stream");
+        }
         if (incoming.size() + src.byteSize() > 64 * IMAGE_SIZE) {
             throw new VfioUserException(Errno.EFBIG, "demo device: migration stream longer than 64 images");
         }

@@ -113,6 +113,20 @@ class DemoDeviceTest {
     }
 
     @Test
+    void registers_outlive_a_client_and_device_reset_clears_them() throws Exception {
+        try (VfioUserServer server = VfioUserServer.start(new DemoDevice().build(), dir.resolve("keep.sock"))) {
+            try (VfioUserClient client = VfioUserClient.connect(server.socketPath())) {
+                client.write(0, DemoDevice.REG_SCRATCH0 + 16, u64(99));
+            }
+            try (VfioUserClient client = VfioUserClient.connect(server.socketPath())) {
+                assertThat(u64(client.read(0, DemoDevice.REG_SCRATCH0 + 16, 8))).isEqualTo(99);
+                client.reset();
+                assertThat(u64(client.read(0, DemoDevice.REG_SCRATCH0 + 16, 8))).isZero();
+            }
+        }
+    }
+
+    @Test
     void registry_has_demo() {
         assertThat(Devices.find("demo")).isPresent();
         assertThat(Devices.list()).extracting(DeviceFactory::name).contains("demo");
