@@ -2,6 +2,8 @@ package io.vfu.cli;
 
 import io.vfu.devices.DeviceFactory;
 import io.vfu.devices.Devices;
+import io.vfu.devices.Faults;
+import io.vfu.server.PciDevice;
 import io.vfu.server.VfioUserServer;
 import java.nio.file.Path;
 import java.util.concurrent.Callable;
@@ -14,7 +16,8 @@ import picocli.CommandLine.Parameters;
 @Command(name = "serve", mixinStandardHelpOptions = true,
         description = {"Serves a device over vfio-user on a UNIX socket until SIGTERM/SIGINT (the socket file "
                 + "is removed on the way out) or, with --one-shot, until the first client disconnects.",
-                "Prints 'listening on PATH' once clients can connect. 'vfu serve --list' lists the devices."})
+                "Prints 'listening on PATH' once clients can connect. 'vfu serve --list' lists the devices.",
+                "Test only: VFU_FAULT=bar-read in the environment makes every trapped BAR read fail with EIO."})
 final class ServeCommand implements Callable<Integer> {
     @CommandLine.Spec
     CommandLine.Model.CommandSpec spec;
@@ -67,7 +70,13 @@ final class ServeCommand implements Callable<Integer> {
         }
         DeviceFactory factory = Devices.find(device).orElseThrow(() -> new CommandLine.ParameterException(
                 spec.commandLine(), "unknown device '" + device + "' (see vfu serve --list)"));
-        VfioUserServer server = VfioUserServer.builder(factory.create(), socket)
+        PciDevice served;
+        try {
+            served = Faults.apply(factory.create(), System.getenv(Faults.ENV)); // test-only: see Faults
+        } catch (IllegalArgumentException e) {
+            throw new CommandLine.ParameterException(spec.commandLine(), e.getMessage());
+        }
+        VfioUserServer server = VfioUserServer.builder(served, socket)
                 .socketMode(mode)
                 .oneShot(oneShot)
                 .maxDataXferSize(maxDataXferSize)
