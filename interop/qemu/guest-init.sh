@@ -114,64 +114,69 @@ cap_ids() {
 }
 
 # ---------------------------------------------------------------------------------------------------
-# gpio-pci-idio-16 (io.vfu.devices.GpioPciIdio16Device) with the stock gpio-pci-idio-16 driver.
-# Register model (ACCES PCI-IDIO-16, BAR2, as the kernel's gpio-idio-16 uses it): 0x0 OUT0-7 (read back),
-# 0x1 IIN0-7, 0x4 OUT8-15, 0x5 IIN8-15; lines 0-15 are outputs OUT0..15, 16-31 inputs IIN0..15.
+# gpio-pci-idio-16 (io.vfu.devices.GpioPciIdio16Device, the libvfio-user sample's model) with the stock
+# gpio-pci-idio-16 driver. The driver (gpio-idio-16) maps lines 0-15 to outputs OUT0-15 (BAR2 0x0 bits 0-7,
+# 0x4 bits 0-7) and lines 16-31 to inputs IIN0-15 (BAR2 0x1, 0x5). The device model: a write at 0x0/0x4
+# pulses the pins whose bits are set (counter[pin]++); input bit i reads 1 iff counter[i] % 3 == 0, so all
+# inputs read 1 at first and IIN0 follows OUT0's pulses 0,1,2,3 as 1,0,0,1; reads elsewhere return 0.
+inputs_driver() { # the 16 input lines through the driver (one line request), as 0x%04x
+  set -- $(gpioget -a -c "$chip" --numeric $(seq 16 31) 2>/dev/null)
+  [ $# = 16 ] || { echo "error"; return; }
+  got=0; i=0
+  for v in "$@"; do [ "$v" = 1 ] && got=$((got | (1 << i))); i=$((i + 1)); done
+  printf '0x%04x' "$got"
+}
+inputs_raw() { printf '0x%04x' $(( $(bar_read8 2 1) | ($(bar_read8 2 5) << 8) )); }
+set_out() { # set_out LINE VALUE
+  gpioset -c "$chip" -t 0 "$1=$2" 2>/tmp/gpioset.err || fail "gpioset $1=$2: $(cat /tmp/gpioset.err)"
+}
 check_gpio() {
-  common 0x494f 0x0dc8 0x494f 0x0dc8 0xff0000 0 1 || return
-  case "$(bar_kind 2)" in io|mem32) ok "BAR2 kind $(bar_kind 2)" ;; *) fail "BAR2 kind $(bar_kind 2), expected io or mem32" ;; esac
-  if [ "$(($(bar_size 2)))" -ge 8 ]; then ok "BAR2 size $(bar_size 2) >= 8"; else fail "BAR2 size $(bar_size 2) < 8"; fi
-  if [ "$(($(bar_start 2)))" != 0 ]; then ok "BAR2 assigned at $(bar_start 2)"; else fail "BAR2 not assigned"; fi
+  common 0x494f 0x0dc8 0x0000 0x0000 0x000000 0 1 || return
+  expect "capabilities" "$(cap_ids)" ""
+  expect_bar 2 io 0x100
+  for i in 0 1 3 4 5; do expect "BAR$i size" "$(bar_size $i)" 0; done
   echo "--- loading the stock driver"
   for m in $(cat /lib/modules/load-order); do
     if insmod "/lib/modules/$m" 2>/tmp/insmod.err; then ok "insmod $m"
     else fail "insmod $m: $(cat /tmp/insmod.err)"; fi
   done
-  sleep 1
+  for _ in 1 2 3 4 5 6 7 8 9 10; do [ -e "$DEV/driver" ] && break; sleep 0.2; done
+  dmesg | grep -i -e idio -e "$BDF" | tail -20
   drv="$(basename "$(readlink "$DEV/driver" 2>/dev/null)" 2>/dev/null)"
   expect "driver bound to $BDF" "$drv" "pci-idio-16"
   irq="$(cat "$DEV/irq")"
-  if grep -q "^ *$irq:.*idio" /proc/interrupts 2>/dev/null || grep -q "idio" /proc/interrupts; then
-    ok "INTx handler registered (irq $irq): $(grep idio /proc/interrupts | tr -s ' ')"
+  if [ "$irq" != 0 ] && grep "^ *$irq:" /proc/interrupts | grep -q -e idio -e "$BDF"; then
+    ok "INTx handler registered: $(grep "^ *$irq:" /proc/interrupts | tr -s ' ')"
   else
-    fail "no idio-16 interrupt handler in /proc/interrupts (irq $irq)"
+    fail "no handler for the device's irq $irq in /proc/interrupts"; cat /proc/interrupts
   fi
-  if [ $(( $(cfg 4 2) & 3 )) != 0 ]; then ok "config command $(cfg 4 2): decoding enabled by the driver"
-  else fail "config command $(cfg 4 2): decoding not enabled"; fi
-  dmesg | grep -i -e idio -e "$BDF" | tail -20
+  if [ $(( $(cfg 4 2) & 1 )) != 0 ]; then ok "config command $(cfg 4 2): I/O decoding enabled by the driver"
+  else fail "config command $(cfg 4 2): I/O decoding not enabled"; fi
   echo "--- GPIO"
   gpiodetect
-  chip="$(gpiodetect | awk '/idio/ { print $1; exit }')"
+  chip="$(gpiodetect | awk -v l="[$BDF]" '$2 == l { print $1; exit }')"
   if [ -z "$chip" ]; then fail "no gpiochip for the device"; return; fi
   ok "gpiochip $chip"
-  lines="$(gpiodetect | awk -v c="$chip" '$1 == c { gsub(/[()]/, "", $(NF-1)); print $(NF-1) }')"
-  expect "$chip lines" "$lines" 32
-  gpioinfo -c "$chip" | head -40
-  expect "line 0 name" "$(gpioinfo -c "$chip" 0 2>/dev/null | awk '{ print $3 }' | tr -d '"')" "OUT0"
-  expect "line 16 name" "$(gpioinfo -c "$chip" 16 2>/dev/null | awk '{ print $3 }' | tr -d '"')" "IIN0"
-  # inputs: the device model's input pattern (GPIO_INPUTS below), read through the driver and raw
-  want_in=$((VFU_GPIO_INPUTS))
-  got_in=0
-  for i in $(seq 0 15); do
-    v="$(gpioget -a -c "$chip" --numeric $((16 + i)) 2>/dev/null)"
-    [ "$v" = 1 ] && got_in=$((got_in | (1 << i)))
-    [ -z "$v" ] && fail "gpioget line $((16 + i)) failed" && return
-  done
-  expect "inputs IIN0-15 via driver" "$(printf '0x%04x' $got_in)" "$(printf '0x%04x' $want_in)"
-  raw_in=$(( $(bar_read8 2 1) | ($(bar_read8 2 5) << 8) ))
-  expect "inputs IIN0-15 raw (BAR2 0x1, 0x5)" "$(printf '0x%04x' $raw_in)" "$(printf '0x%04x' $want_in)"
-  # outputs: drive OUT0 and OUT9 high, read back via the driver and the registers, then low again
-  gpioset -c "$chip" -t 0 0=1 9=1 2>/tmp/gpioset.err || fail "gpioset 0=1 9=1: $(cat /tmp/gpioset.err)"
-  expect "OUT0 after set 1" "$(gpioget -a -c "$chip" --numeric 0 2>&1)" 1
-  expect "OUT9 after set 1" "$(gpioget -a -c "$chip" --numeric 9 2>&1)" 1
-  expect "BAR2 0x0 after set" "$(bar_read8 2 0)" 0x01
-  expect "BAR2 0x4 after set" "$(bar_read8 2 4)" 0x02
-  gpioset -c "$chip" -t 0 0=0 2>/tmp/gpioset.err || fail "gpioset 0=0: $(cat /tmp/gpioset.err)"
-  expect "OUT0 after set 0" "$(gpioget -a -c "$chip" --numeric 0 2>&1)" 0
-  expect "OUT9 unchanged" "$(gpioget -a -c "$chip" --numeric 9 2>&1)" 1
-  expect "BAR2 0x0 after clear" "$(bar_read8 2 0)" 0x00
-  expect "inputs unchanged by outputs" "$(printf '0x%04x' $(( $(bar_read8 2 1) | ($(bar_read8 2 5) << 8) )))" "$(printf '0x%04x' $want_in)"
-  gpioset -c "$chip" -t 0 9=0 2>/dev/null
+  expect "$chip lines" "$(gpiodetect | awk -v c="$chip" '$1 == c { gsub(/[()]/, "", $(NF-1)); print $(NF-1) }')" 32
+  gpioinfo -c "$chip"
+  expect "line 0" "$(gpioinfo -c "$chip" | awk '$1 == "line" && $2 == "0:" { print $3, $4 }')" '"OUT0" output'
+  expect "line 15" "$(gpioinfo -c "$chip" | awk '$1 == "line" && $2 == "15:" { print $3, $4 }')" '"OUT15" output'
+  expect "line 16" "$(gpioinfo -c "$chip" | awk '$1 == "line" && $2 == "16:" { print $3, $4 }')" '"IIN0" input'
+  expect "line 31" "$(gpioinfo -c "$chip" | awk '$1 == "line" && $2 == "31:" { print $3, $4 }')" '"IIN15" input'
+  # inputs before any pulse: all counters 0, all inputs 1
+  expect "inputs IIN0-15 via the driver" "$(inputs_driver)" 0xffff
+  expect "inputs IIN0-15 raw (BAR2 0x1, 0x5)" "$(inputs_raw)" 0xffff
+  expect "BAR2 0x0 reads 0 (write-only outputs)" "$(bar_read8 2 0)" 0x00
+  # OUT0 toggled: pulses 1, 2, 3 on pin 0 make IIN0 read 0, 0, 1; the other inputs stay 1
+  set_out 0 1; expect "inputs after OUT0 1st pulse" "$(inputs_driver)" 0xfffe
+  set_out 0 0; expect "inputs after OUT0 low" "$(inputs_driver)" 0xfffe
+  set_out 0 1; expect "inputs after OUT0 2nd pulse" "$(inputs_driver)" 0xfffe
+  set_out 0 0; set_out 0 1; expect "inputs after OUT0 3rd pulse" "$(inputs_driver)" 0xffff
+  set_out 0 0
+  # OUT9 (register 0x4 bit 1) pulses pin 9: IIN9 reads 0
+  set_out 9 1; expect "inputs after OUT9 pulse" "$(inputs_driver)" 0xfdff
+  expect "inputs raw after OUT9 pulse" "$(inputs_raw)" 0xfdff
+  set_out 9 0
 }
 
 # ---------------------------------------------------------------------------------------------------
@@ -210,7 +215,6 @@ check_demo() {
 }
 
 echo "=== vfu interop guest: check '$CHECK' at $BDF (kernel $(uname -r))"
-VFU_GPIO_INPUTS="$(arg vfu.gpio_inputs 0)"
 VFU_SAMPLE_BAR1="$(arg vfu.sample_bar1 0x4000)"
 case "$CHECK" in
   gpio) check_gpio ;;
