@@ -27,8 +27,8 @@ mkdir -p "$CACHE"
 # 1. debootstrap on the host
 if ! command -v debootstrap >/dev/null; then
   log "installing debootstrap on the host"
-  apt-get update -qq >&2
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends debootstrap >&2
+  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends debootstrap; } \
+    >"$CACHE/host-apt.log" 2>&1 || { tail -20 "$CACHE/host-apt.log" >&2; die "installing debootstrap failed"; }
 fi
 
 # 2. the sid chroot
