@@ -11,8 +11,9 @@ import java.util.regex.Pattern;
 /**
  * The registry of devices {@code vfu serve} can build, by name.
  *
- * <p>Built in: {@code demo} ({@link DemoDevice}). More come from {@link #register} (e.g. at start-up of an
- * application embedding the CLI) and from {@link ServiceLoader} providers of {@link DeviceFactory}, looked up
+ * <p>Built in: {@code demo} ({@link DemoDevice}), {@code sample-server} ({@link SampleServerDevice}, BAR1 size
+ * from the system property {@value SampleServerDevice#BAR1_SIZE_PROPERTY}). More come from {@link #register}
+ * (e.g. at start-up of an application embedding the CLI) and from {@link ServiceLoader} providers of {@link DeviceFactory}, looked up
  * once on first use. Names are unique: registering a taken name fails.
  *
  * <p>Thread-safe.
@@ -30,6 +31,9 @@ public final class Devices {
             loaded = true;
             add(DeviceFactory.of("demo", "demo endpoint: BAR0 registers with a DMA+MSI-X doorbell, 1 MiB BAR2, "
                     + "MSI-X, PCIe, PM, DSN, migration (PRE_COPY)", () -> new DemoDevice().build()));
+            add(DeviceFactory.of("sample-server", "libvfio-user's samples/server: BAR0 alarm clock, BAR1 memory "
+                    + "(size: -D" + SampleServerDevice.BAR1_SIZE_PROPERTY + ", default 0x3000), DMA on alarm, "
+                    + "migration (PRE_COPY)", () -> new SampleServerDevice(SampleServerDevice.bar1SizeFromProperty()).build()));
             for (DeviceFactory f : ServiceLoader.load(DeviceFactory.class)) {
                 add(f);
             }
