@@ -180,16 +180,29 @@ check_gpio() {
 }
 
 # ---------------------------------------------------------------------------------------------------
-# libvfio-user's sample device (vfu sample-server): conventional PCI, no capabilities, every BAR
-# register with the I/O bit, BAR0 8 bytes, BAR1 VFU_SAMPLE_BAR1 bytes; no driver binds.
+# libvfio-user's sample device as vfu sample-server serves it (io.vfu.devices.SampleServerDevice):
+# conventional PCI, no capabilities, BAR0 8 bytes (decoding 16) and BAR1 vfu.sample_bar1 bytes, both 32-bit memory;
+# INTx pin A; no driver binds. BAR0 reads now - bar0 (seconds since the epoch while bar0 is 0); BAR1 is memory.
 check_sample() {
   common 0xdead 0xbeef 0xcafe 0xbabe 0x000000 0 1 || return
   expect "capabilities" "$(cap_ids)" ""
   expect "config 0x06 status cap-list bit" "$(( $(cfg 6 2) & 0x10 ))" 0
-  expect_bar 0 io 0x8
-  expect_bar 1 io "$(printf '0x%x' $((VFU_SAMPLE_BAR1)))"
+  expect_bar 0 mem32 0x10   # the 8-byte region: 16 bytes is the smallest memory BAR
+  expect_bar 1 mem32 "$(printf '0x%x' $((VFU_SAMPLE_BAR1)))"
   for i in 2 3 4 5; do expect "BAR$i size" "$(bar_size $i)" 0; done
   expect "driver" "$(basename "$(readlink "$DEV/driver" 2>/dev/null)" 2>/dev/null)" ""
+  cmd=$(( $(cfg 4 2) ))
+  printf "\\x$(printf %02x $(((cmd | 2) & 0xff)))" | dd of="$DEV/config" bs=1 seek=4 count=1 conv=notrunc 2>/dev/null
+  b0=$(bar_start 0); b1=$(bar_start 1)
+  now=$(date +%s)
+  t=$(devmem "$b0" 64)
+  if [ $((t)) -ge $((now - 86400)) ] && [ $((t)) -le $((now + 86400)) ]; then ok "BAR0 reads now - 0 = $((t)) (guest clock $now)"
+  else fail "BAR0 reads $((t)), expected about $now"; fi
+  devmem $((b1 + 0x10)) 32 0x5a5aa5a5
+  expect "BAR1 memory after write" "$(printf '0x%08x' "$(devmem $((b1 + 0x10)) 32)")" 0x5a5aa5a5
+  last=$(( $(printf '%d' "$VFU_SAMPLE_BAR1") - 8 ))
+  devmem $((b1 + last)) 32 0x01020304
+  expect "BAR1 last page after write" "$(printf '0x%08x' "$(devmem $((b1 + last)) 32)")" 0x01020304
 }
 
 # ---------------------------------------------------------------------------------------------------

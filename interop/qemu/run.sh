@@ -27,6 +27,8 @@ ROOT="$CACHE/chroot"
 GUEST="$CACHE/guest"
 BOOT_TIMEOUT="${VFU_QEMU_TIMEOUT:-120}"
 ALL_CHECKS="gpio gpio-fault sample demo"
+# BAR1 of the sample device: QEMU needs power-of-two BAR sizes (the sample's historic 0x3000 is not)
+SAMPLE_BAR1="${VFU_SAMPLE_BAR1:-0x4000}"
 
 checks=""
 fault=""
@@ -78,7 +80,7 @@ serve() {
   case "$name" in
     gpio*) VFU_FAULT="$f" "$repo/vfu" serve gpio-pci-idio-16 --socket "$sock" >"$log" 2>&1 & ;;
     demo) VFU_FAULT="$f" "$repo/vfu" serve demo --socket "$sock" >"$log" 2>&1 & ;;
-    sample) "$repo/vfu" sample-server "$sock" >"$log" 2>&1 & ;;
+    sample) "$repo/vfu" sample-server --bar1-size "$SAMPLE_BAR1" "$sock" >"$log" 2>&1 & ;;
   esac
   server_pid=$!
   for _ in $(seq 1 600); do
@@ -115,7 +117,7 @@ boot() {
 # the expected device model, handed to the guest on the kernel command line
 extra_for() {
   case "$1" in
-    sample) echo "vfu.sample_bar1=${VFU_SAMPLE_BAR1:-0x4000}" ;;
+    sample) echo "vfu.sample_bar1=$SAMPLE_BAR1" ;;
     *) echo "" ;;
   esac
 }
