@@ -21,7 +21,7 @@ expect() {
   if [ "$2" = "$3" ]; then ok "$1 = $3"; else fail "$1 = $2, expected $3"; fi
 }
 finish() {
-  echo "VFU-CHECKS $CHECKS, failed $FAILED"
+  echo "VFU-CHECKS $CHECKS, failed $FAILED (guest up $(cut -d" " -f1 /proc/uptime) s)"
   if [ "$FAILED" = 0 ] && [ "$CHECKS" -gt 0 ]; then echo "VFU-RESULT PASS"; else echo "VFU-RESULT FAIL"; fi
   sync
   poweroff -f
@@ -227,7 +227,7 @@ check_demo() {
   expect "BAR2 memory after write" "$(printf '0x%08x' "$(devmem $(($(bar_start 2) + 0x100)) 32)")" 0xcafef00d
 }
 
-echo "=== vfu interop guest: check '$CHECK' at $BDF (kernel $(uname -r))"
+echo "=== vfu interop guest: check '$CHECK' at $BDF (kernel $(uname -r), up $(cut -d" " -f1 /proc/uptime) s)"
 VFU_SAMPLE_BAR1="$(arg vfu.sample_bar1 0x4000)"
 case "$CHECK" in
   gpio) check_gpio ;;

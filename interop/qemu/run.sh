@@ -18,7 +18,9 @@
 # The first run prepares a Debian sid chroot with QEMU 11 and the guest kernel in $VFU_QEMU_CACHE
 # (default /var/cache/vfu-qemu; a few hundred MB of downloads, see prepare.sh). Needs root.
 # Prints one line per check (PASS/FAIL) and a summary; exit 0 only if every check passed.
-# Environment: VFU_QEMU_CACHE, VFU_QEMU_MIRROR (prepare.sh), VFU_QEMU_TIMEOUT (seconds per boot, default 120).
+# Environment: VFU_QEMU_CACHE, VFU_QEMU_MIRROR (prepare.sh), VFU_QEMU_TIMEOUT (seconds per boot, default 120),
+# VFU_QEMU_APPEND (more guest kernel parameters, e.g. loglevel=7), VFU_QEMU_MEM (guest RAM, default 256M),
+# VFU_QEMU_JOBS (checks run at once, default 2), VFU_SAMPLE_BAR1 (default 0x4000).
 set -euo pipefail
 here="$(cd "$(dirname "$(readlink -f "$0")")" && pwd)"
 repo="$(cd "$here/../.." && pwd)"
@@ -26,6 +28,7 @@ CACHE="${VFU_QEMU_CACHE:-/var/cache/vfu-qemu}"
 ROOT="$CACHE/chroot"
 GUEST="$CACHE/guest"
 BOOT_TIMEOUT="${VFU_QEMU_TIMEOUT:-120}"
+JOBS="${VFU_QEMU_JOBS:-2}"
 ALL_CHECKS="gpio gpio-fault sample demo"
 # BAR1 of the sample device: QEMU needs power-of-two BAR sizes (the sample's historic 0x3000 is not)
 SAMPLE_BAR1="${VFU_SAMPLE_BAR1:-0x4000}"
@@ -63,8 +66,15 @@ stop() {
   qemu_pid=""; server_pid=""
   return 0
 }
-trap 'stop' EXIT
-trap 'stop; exit 130' INT TERM
+pids=()
+stop_all() { # the main shell: end the running checks (each stops its own server and QEMU)
+  local p
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
+  pids=()
+}
+trap 'stop_all' EXIT
+trap 'stop_all; echo "interop-qemu: interrupted; logs: $RUN" >&2; exit 130' INT TERM
 
 # --- the guest: kernel and initramfs (the cached base + /init from this repository) ---
 cp "$GUEST/vmlinuz" "$RUN/vmlinuz"
@@ -101,10 +111,10 @@ boot() {
   timeout -k 5 "$BOOT_TIMEOUT" unshare -m -- sh -c \
     'mount -t proc proc "$0/proc" && mount --rbind /dev "$0/dev" && exec chroot "$0" "$@"' "$ROOT" \
     qemu-system-x86_64 -accel tcg -nodefaults -display none -no-reboot -no-user-config \
-      -object memory-backend-memfd,id=mem,size=512M,share=on -machine q35,memory-backend=mem -m 512M \
+      -object memory-backend-memfd,id=mem,size=${VFU_QEMU_MEM:-256M},share=on -machine q35,memory-backend=mem -m ${VFU_QEMU_MEM:-256M} \
       -smp 1 -serial stdio -monitor none \
       -kernel "$RUN_IN/vmlinuz" -initrd "$RUN_IN/initrd.gz" \
-      -append "console=ttyS0 panic=-1 loglevel=4 mitigations=off vfu.check=${name%-fault} $extra" \
+      -append "console=ttyS0 panic=-1 loglevel=4 mitigations=off vfu.check=${name%-fault} $extra ${VFU_QEMU_APPEND:-}" \
       -device "$dev" \
       </dev/null >"$console" 2>&1 &
   qemu_pid=$!
@@ -122,30 +132,27 @@ extra_for() {
   esac
 }
 
-results=()
-failed=0
-for c in $checks; do
-  start=$SECONDS
-  sock="$RUN/$c.sock"
-  slog="$RUN/$c.server.log"
-  console="$RUN/$c.console.log"
-  f="$fault"
+# run_check NAME: one check with its own server and QEMU; prints its line and leaves it in $RUN/NAME.result
+run_check() {
+  local c="$1" start=$SECONDS
+  local sock="$RUN/$c.sock" slog="$RUN/$c.server.log" console="$RUN/$c.console.log"
+  local f="$fault" verdict=FAIL why="" qrc guest line
+  trap 'stop' EXIT
+  trap 'stop; exit 143' INT TERM
   [ "$c" = gpio-fault ] && f=bar-read
   [ "$c" = sample ] && f=""
-  verdict=FAIL
-  why=""
   if [ "$c" = sample ] && ! "$repo/vfu" help sample-server >/dev/null 2>&1; then
-    line="SKIP sample     (this vfu has no sample-server command)"
-    echo "$line"; results+=("$line"); continue
+    line="SKIP sample      (this vfu has no sample-server command)"
+    echo "$line"; echo "$line" >"$RUN/$c.result"; return 0
   fi
   if serve "$c" "$sock" "$slog" "$f" 2>>"$RUN/$c.run.log"; then
     qrc=0
     boot "$c" "${sock#"$ROOT"}" "$console" "$(extra_for "$c")" || qrc=$?
     guest=NONE
-    grep -q '^VFU-RESULT PASS' "$console" && guest=PASS
-    grep -q '^VFU-RESULT FAIL' "$console" && guest=FAIL
-    [ "$qrc" = 124 ] || [ "$qrc" = 137 ] && why="QEMU timed out after ${BOOT_TIMEOUT}s; "
-    [ "$guest" = NONE ] && why="${why}no VFU-RESULT line from the guest (QEMU exit $qrc)"
+    if grep -q '^VFU-RESULT PASS' "$console"; then guest=PASS; fi
+    if grep -q '^VFU-RESULT FAIL' "$console"; then guest=FAIL; fi
+    if [ "$qrc" = 124 ] || [ "$qrc" = 137 ]; then why="QEMU timed out after ${BOOT_TIMEOUT}s; "; fi
+    if [ "$guest" = NONE ]; then why="${why}no VFU-RESULT line from the guest (QEMU exit $qrc)"; fi
     if [ "$c" = gpio-fault ]; then
       # the fault must be seen: the guest reports FAIL, and a register read is among the failures
       if [ "$guest" = FAIL ] && grep -q -e '^VFU-CHECK FAIL: inputs' -e '^VFU-CHECK FAIL: BAR2' "$console"; then
@@ -164,14 +171,31 @@ for c in $checks; do
     why="device server did not start: $(tail -2 "$RUN/$c.run.log" | paste -sd' ' -)"
   fi
   stop
-  [ "$verdict" = PASS ] || failed=$((failed + 1))
   line="$(printf '%-4s %-10s (%ss) %s' "$verdict" "$c" $((SECONDS - start)) "$why")"
   echo "$line"
+  echo "$line" >"$RUN/$c.result"
+}
+
+# the checks, JOBS at a time (each boot is one TCG thread; the device servers are light)
+pids=()
+for c in $checks; do
+  while [ "$(jobs -rp | wc -l)" -ge "$JOBS" ]; do wait -n || true; done
+  run_check "$c" &
+  pids+=($!)
+done
+wait "${pids[@]}" 2>/dev/null || true
+pids=()
+results=()
+failed=0
+for c in $checks; do
+  line="$(cat "$RUN/$c.result" 2>/dev/null || echo "FAIL $c (no result)")"
   results+=("$line")
+  case "$line" in PASS*|SKIP*) ;; *) failed=$((failed + 1)) ;; esac
 done
 
 echo "---"
 if [ "$failed" = 0 ]; then
+  printf '%s\n' "${results[@]}" | grep -q '^SKIP' && echo "interop-qemu: note: some checks were skipped"
   echo "interop-qemu: PASS (${#results[@]} checks)"
   [ -n "$keep" ] && echo "logs: $RUN" || rm -rf "$RUN"
   exit 0
