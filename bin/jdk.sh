@@ -1,5 +1,5 @@
 # Sourced by the project's scripts: finds a JDK >= 25 and exports JAVA_HOME and JAVA.
-# Order: $JAVA_HOME, then every JDK under /usr/lib/jvm (newest first).
+# Order: $JAVA_HOME, then every JDK under /usr/lib/jvm (newest first; VFU_JVM_DIRS overrides that list).
 
 vfu_java_feature() { # prints the feature version of "$1/bin/java", or nothing
   [ -x "$1/bin/java" ] && [ -x "$1/bin/javac" ] || return 0
@@ -9,7 +9,8 @@ vfu_java_feature() { # prints the feature version of "$1/bin/java", or nothing
 
 vfu_find_jdk() {
   local candidate feature
-  for candidate in "${JAVA_HOME:-}" $(ls -d /usr/lib/jvm/*/ 2>/dev/null | sort -rV); do
+  local dirs="${VFU_JVM_DIRS:-/usr/lib/jvm}" d
+  for candidate in "${JAVA_HOME:-}" $(for d in $dirs; do ls -d "$d"/*/ 2>/dev/null; done | sort -rV); do
     [ -n "$candidate" ] || continue
     candidate=${candidate%/}
     feature=$(vfu_java_feature "$candidate")
@@ -19,7 +20,7 @@ vfu_find_jdk() {
       return 0
     fi
   done
-  echo "vfu: no JDK 25 or newer found (looked at JAVA_HOME='${JAVA_HOME:-}' and /usr/lib/jvm/*)." >&2
+  echo "vfu: no JDK 25 or newer found (looked at JAVA_HOME='${JAVA_HOME:-}' and $dirs/*)." >&2
   echo "vfu: install one (e.g. Temurin 25) and/or set JAVA_HOME to it." >&2
   return 1
 }

@@ -330,6 +330,22 @@ class ServerCommandsTest {
     }
 
     @Test
+    void aBrokenArcEntersErrorAndDeviceResetRecovers() throws Exception {
+        device.breakNextTransition = true;
+        client.expectErrno(Errno.EIO, DeviceFeatureRequest.set(DeviceFeature.MIG_DEVICE_STATE,
+                new FeaturePayload.MigDeviceState(MigrationState.STOP.wireValue())));
+        assertThat(client.state()).isEqualTo(MigrationState.ERROR);
+        // nothing but reset gets the device out of ERROR
+        client.expectErrno(Errno.EINVAL, DeviceFeatureRequest.set(DeviceFeature.MIG_DEVICE_STATE,
+                new FeaturePayload.MigDeviceState(MigrationState.RUNNING.wireValue())));
+        client.expectErrno(Errno.EINVAL, new RegionReadRequest(0, 0, 8));
+        client.call(new DeviceResetRequest());
+        assertThat(client.state()).isEqualTo(MigrationState.RUNNING);
+        assertThat(device.resets).containsExactly(ResetReason.CLIENT_REQUEST);
+        assertStillServing();
+    }
+
+    @Test
     void aNewClientCanAttachToAStoppedDevice() throws Exception {
         client.setState(MigrationState.STOP);
         client.close();

@@ -45,6 +45,7 @@ final class TestDevice implements RegionHandler, MigrationHandler, AutoCloseable
     private ByteArrayOutputStream incoming;
     private ByteBuffer outgoing;
     boolean failNextTransition;
+    boolean breakNextTransition;
     /** A doorbell at BAR0 0x300 the client may signal directly (DEVICE_GET_REGION_IO_FDS). */
     final io.vfu.core.linux.EventFd doorbell;
 
@@ -132,6 +133,10 @@ final class TestDevice implements RegionHandler, MigrationHandler, AutoCloseable
 
     @Override
     public void transition(MigrationState from, MigrationState to) {
+        if (breakNextTransition) {
+            breakNextTransition = false;
+            throw new DeviceErrorException("test: device broken");
+        }
         if (failNextTransition) {
             failNextTransition = false;
             transitionFailures.incrementAndGet();
