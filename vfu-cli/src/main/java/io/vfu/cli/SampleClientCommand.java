@@ -30,7 +30,8 @@ final class SampleClientCommand implements Callable<Integer> {
 
     @Option(names = "--destination-command", paramLabel = "CMD",
             description = "Command line of the destination server, split at spaces; {} stands for the destination "
-                    + "socket path (appended if absent). Default: this JVM running 'vfu sample-server -v {}'. "
+                    + "socket path (appended if absent), {bar1} for BAR1's size. Default: this JVM running "
+                    + "'vfu sample-server --bar1-size {bar1} -v {}'. "
                     + "Example: '/path/to/libvfio-user/build/samples/server -v {}'.")
     String destinationCommand;
 

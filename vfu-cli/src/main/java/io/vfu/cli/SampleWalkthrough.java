@@ -57,7 +57,7 @@ import java.util.zip.CRC32C;
  *     memfd-backed (slot 1 is written directly by the device).</li>
  * <li>IRQ info of every IRQ type; INTx vector 0 bound to an eventfd; DMA_LOGGING_START; BAR0 := now + 1 and
  *     read back; the interrupt (bounded wait); the device's DMA pattern 'A','B','C','D' (1 KiB each) checked in
- *     slot 0 and slot 1; dirty pages of every region: regions 0 and 1 must be dirty (the server's bitmap, or a
+ *     slot 0 and slot 1, and its read-back of slot 0 (4 KiB of DMA_READ) awaited; dirty pages of every region: regions 0 and 1 must be dirty (the server's bitmap, or a
  *     DMA_WRITE message the client served there); DMA_LOGGING_STOP; unmap of the first S regions.</li>
  * <li>BAR0 := now + {@code deadline} seconds (the destination's interrupt fires then); migration: a fake guest
  *     thread keeps writing random BAR1 contents (remembering the CRC32C of its last completed write); PRE_COPY
@@ -84,6 +84,8 @@ public final class SampleWalkthrough {
     public static final int SAMPLE_REGIONS = 9;
     /** The placeholder for the destination socket path in a destination command. */
     public static final String SOCKET_PLACEHOLDER = "{}";
+    /** The placeholder for BAR1's size (0x-hex, as found by GET_REGION_INFO) in a destination command. */
+    public static final String BAR1_PLACEHOLDER = "{bar1}";
 
     private static final int BAR0 = 0;
     private static final int BAR1 = 1;
@@ -98,7 +100,8 @@ public final class SampleWalkthrough {
      *
      * @param socket             the source device's socket
      * @param destinationCommand the destination server's command line; the element {@code "{}"} is replaced by the
-     *                           destination socket path ({@code SOCKET_migrated}), which is appended if there is none
+     *                           destination socket path ({@code SOCKET_migrated}), which is appended if there is none,
+     *                           and {@code "{bar1}"} by BAR1's size in 0x-hex
      * @param bar1Size           BAR1 size the device must have, or 0 for "whatever GET_REGION_INFO says"
      * @param deadlineSeconds    BAR0 := now + this before migrating: when the destination's interrupt fires (≥ 2)
      * @param interruptTimeout   longest wait for the first interrupt, and for the device's DMA after an interrupt
@@ -161,6 +164,7 @@ public final class SampleWalkthrough {
     private final PrintWriter out;
     private final PrintWriter destinationLog;
     private final Deque<String> destinationTail = new ArrayDeque<>();
+    private Thread destinationPump;
 
     /**
      * @param out            progress lines ({@code client: ...})
@@ -174,15 +178,15 @@ public final class SampleWalkthrough {
     }
 
     /**
-     * The default destination: this JVM's {@code java} running {@code io.vfu.cli.VfuCommand sample-server -v {}}
-     * with this JVM's class path.
+     * The default destination: this JVM's {@code java} running
+     * {@code io.vfu.cli.VfuCommand sample-server --bar1-size {bar1} -v {}} with this JVM's class path.
      */
     public static List<String> defaultDestinationCommand() {
         String java = ProcessHandle.current().info().command()
                 .orElseGet(() -> Path.of(System.getProperty("java.home"), "bin", "java").toString());
         return List.of(java, "--enable-native-access=ALL-UNNAMED", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1",
                 "-cp", System.getProperty("java.class.path"), VfuCommand.class.getName(),
-                "sample-server", "-v", SOCKET_PLACEHOLDER);
+                "sample-server", "--bar1-size", BAR1_PLACEHOLDER, "-v", SOCKET_PLACEHOLDER);
     }
 
     /** Splits a command given as one string at white space (no quoting). */
@@ -242,8 +246,9 @@ public final class SampleWalkthrough {
                 writeBar0(source, t);
                 say("wrote to BAR0: " + t);
                 say("read from BAR0: " + readBar0(source));
+                long served = regions.get(0).dmaBytesRead();
                 awaitInterrupt(irq, options.interruptTimeout().toMillis(), "the source");
-                awaitPattern(regions.get(0), regions.get(1), "source");
+                awaitDeviceDma(regions.get(0), regions.get(1), served, "source");
             }
             checkDirty(source, regions);
             source.dmaLoggingStop();
@@ -405,21 +410,32 @@ public final class SampleWalkthrough {
         say("INTx triggered!");
     }
 
-    /** Waits (bounded) until the device's DMA pattern is in both slots. */
-    private void awaitPattern(GuestMemory.Region slot0, GuestMemory.Region slot1, String side)
+    /**
+     * Waits (bounded) until the device's DMA after an interrupt is complete: the pattern in both slots, and the
+     * device's read-back of slot 0 (4 KiB of DMA_READ messages, which the client library serves on its own thread)
+     * served. Only then may the walk-through unmap: a device whose DMA runs beside the request loop would
+     * otherwise see its last reads fail.
+     */
+    private void awaitDeviceDma(GuestMemory.Region slot0, GuestMemory.Region slot1, long readBefore, String side)
             throws IOException, InterruptedException {
+        long expectRead = (long) PATTERN.length * PATTERN_PIECE;
         long end = System.nanoTime() + options.interruptTimeout().toNanos();
-        while (!(hasPattern(slot0) && hasPattern(slot1))) {
+        while (!(hasPattern(slot0) && hasPattern(slot1) && slot0.dmaBytesRead() - readBefore >= expectRead)) {
             if (System.nanoTime() - end > 0) {
-                throw new Failure("the device's DMA pattern did not arrive on the " + side + " within "
-                        + options.interruptTimeout().toMillis() + " ms: slot 0 (" + slot0 + ") "
-                        + (hasPattern(slot0) ? "ok" : "missing") + ", slot 1 (" + slot1 + ") "
+                throw new Failure("the device's DMA did not complete on the " + side + " within "
+                        + options.interruptTimeout().toMillis() + " ms: slot 0 (" + slot0 + ") pattern "
+                        + (hasPattern(slot0) ? "ok" : "missing") + ", " + (slot0.dmaBytesRead() - readBefore)
+                        + " of " + expectRead + " bytes read back by DMA_READ; slot 1 (" + slot1 + ") pattern "
                         + (hasPattern(slot1) ? "ok" : "missing"));
             }
             Thread.sleep(10);
         }
-        say("DMA pattern ABCD found in slot 0 (iova " + Wire.hex(slot0.iova()) + ", DMA messages) and slot 1 (iova "
-                + Wire.hex(slot1.iova()) + ", written by the device directly)");
+        say("DMA pattern ABCD found in slot 0 (iova " + Wire.hex(slot0.iova()) + ", " + kind(slot0) + ") and slot 1 (iova "
+                + Wire.hex(slot1.iova()) + ", " + kind(slot1) + "); slot 0 read back by the device");
+    }
+
+    private static String kind(GuestMemory.Region r) {
+        return r.fd().isPresent() ? "memfd" : "no fd: DMA messages";
     }
 
     private static boolean hasPattern(GuestMemory.Region r) {
@@ -598,6 +614,8 @@ public final class SampleWalkthrough {
             if (w.equals(SOCKET_PLACEHOLDER)) {
                 command.add(socket.toString());
                 placed = true;
+            } else if (w.equals(BAR1_PLACEHOLDER)) {
+                command.add(Wire.hex(bar1Size));
             } else {
                 command.add(w);
             }
@@ -608,6 +626,7 @@ public final class SampleWalkthrough {
         say("starting destination server: " + String.join(" ", abbreviate(command)));
         Process process = new ProcessBuilder(command).redirectErrorStream(true).start();
         Thread pump = pump(process);
+        destinationPump = pump;
         try {
             process.getOutputStream().close();
             try (VfioUserClient dest = connectDestination(process, socket, memory)) {
@@ -639,9 +658,10 @@ public final class SampleWalkthrough {
                 say("mapped " + upper.size() + " DMA regions on the destination");
                 try (EventFd irq = EventFd.create()) {
                     setUpIrqs(dest, irq);
+                    long served = upper.get(0).dmaBytesRead();
                     long wait = Math.max(0, deadline + 1 - nowSeconds()) * 1000 + options.interruptTimeout().toMillis();
                     awaitInterrupt(irq, wait, "the destination");
-                    awaitPattern(upper.get(0), upper.get(1), "destination");
+                    awaitDeviceDma(upper.get(0), upper.get(1), served, "destination");
                 }
                 dest.dmaUnmapAll();
                 say("unmapped all DMA regions on the destination");
@@ -703,6 +723,7 @@ public final class SampleWalkthrough {
         IOException last = null;
         while (true) {
             if (!process.isAlive()) {
+                destinationPump.join(1000); // its last words, for the message
                 throw new Failure("the destination server exited with status " + process.exitValue()
                         + " before accepting a connection" + tail());
             }

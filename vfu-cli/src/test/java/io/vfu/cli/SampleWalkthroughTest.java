@@ -157,7 +157,7 @@ class SampleWalkthroughTest {
         assertThat(SampleWalkthrough.parseCommand("  /x/server  -v {} ")).containsExactly("/x/server", "-v", "{}");
         assertThatThrownBy(() -> SampleWalkthrough.parseCommand(" ")).isInstanceOf(IllegalArgumentException.class);
         List<String> d = SampleWalkthrough.defaultDestinationCommand();
-        assertThat(d).endsWith(VfuCommand.class.getName(), "sample-server", "-v", "{}");
+        assertThat(d).endsWith(VfuCommand.class.getName(), "sample-server", "--bar1-size", "{bar1}", "-v", "{}");
         assertThat(Path.of(d.get(0))).isExecutable();
         SampleWalkthrough.Options o = SampleWalkthrough.Options.of(Path.of("/run/a/dev.sock"), d);
         assertThat(o.destinationSocket()).isEqualTo(Path.of("/run/a/dev.sock_migrated"));
