@@ -44,7 +44,7 @@ final class ServeCommand implements Callable<Integer> {
         var out = spec.commandLine().getOut();
         if (list) {
             for (DeviceFactory f : Devices.list()) {
-                out.printf("%-12s %s%n", f.name(), f.description());
+                out.printf("%-18s %s%n", f.name(), f.description());
             }
             out.flush();
             return 0;

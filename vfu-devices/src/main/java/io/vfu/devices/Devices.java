@@ -11,7 +11,8 @@ import java.util.regex.Pattern;
 /**
  * The registry of devices {@code vfu serve} can build, by name.
  *
- * <p>Built in: {@code demo} ({@link DemoDevice}). More come from {@link #register} (e.g. at start-up of an
+ * <p>Built in: {@code demo} ({@link DemoDevice}), {@code gpio-pci-idio-16} ({@link GpioPciIdio16Device}),
+ * {@code null} ({@link NullDevice}). More come from {@link #register} (e.g. at start-up of an
  * application embedding the CLI) and from {@link ServiceLoader} providers of {@link DeviceFactory}, looked up
  * once on first use. Names are unique: registering a taken name fails.
  *
@@ -30,6 +31,11 @@ public final class Devices {
             loaded = true;
             add(DeviceFactory.of("demo", "demo endpoint: BAR0 registers with a DMA+MSI-X doorbell, 1 MiB BAR2, "
                     + "MSI-X, PCIe, PM, DSN, migration (PRE_COPY)", () -> new DemoDevice().build()));
+            add(DeviceFactory.of("gpio-pci-idio-16", "libvfio-user's gpio-pci-idio-16 sample: 494f:0dc8, 256-byte "
+                    + "I/O BAR2 with 16 pulse-counting pins, INTx, migration (PRE_COPY, 64-byte state)",
+                    () -> new GpioPciIdio16Device().build()));
+            add(DeviceFactory.of("null", "libvfio-user's null sample: 0000:0000, config space only, no IRQ pin, "
+                    + "no migration", () -> new NullDevice().build()));
             for (DeviceFactory f : ServiceLoader.load(DeviceFactory.class)) {
                 add(f);
             }
