@@ -12,8 +12,10 @@ import java.util.regex.Pattern;
  * The registry of devices {@code vfu serve} can build, by name.
  *
  * <p>Built in: {@code demo} ({@link DemoDevice}), {@code gpio-pci-idio-16} ({@link GpioPciIdio16Device}),
- * {@code null} ({@link NullDevice}). More come from {@link #register} (e.g. at start-up of an
- * application embedding the CLI) and from {@link ServiceLoader} providers of {@link DeviceFactory}, looked up
+ * {@code null} ({@link NullDevice}), {@code sample-server} ({@link SampleServerDevice}, BAR1 size from the
+ * system property {@value SampleServerDevice#BAR1_SIZE_PROPERTY}). More come from {@link #register} (e.g. at
+ * start-up of an application embedding the CLI) and from {@link ServiceLoader} providers of
+ * {@link DeviceFactory}, looked up
  * once on first use. Names are unique: registering a taken name fails.
  *
  * <p>Thread-safe.
@@ -36,6 +38,9 @@ public final class Devices {
                     () -> new GpioPciIdio16Device().build()));
             add(DeviceFactory.of("null", "libvfio-user's null sample: 0000:0000, config space only, no IRQ pin, "
                     + "no migration", () -> new NullDevice().build()));
+            add(DeviceFactory.of("sample-server", "libvfio-user's samples/server: BAR0 alarm clock, BAR1 memory "
+                    + "(size: -D" + SampleServerDevice.BAR1_SIZE_PROPERTY + ", default 0x3000), DMA on alarm, "
+                    + "migration (PRE_COPY)", () -> new SampleServerDevice(SampleServerDevice.bar1SizeFromProperty()).build()));
             for (DeviceFactory f : ServiceLoader.load(DeviceFactory.class)) {
                 add(f);
             }

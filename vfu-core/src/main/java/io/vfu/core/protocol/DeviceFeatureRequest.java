@@ -184,10 +184,10 @@ public record DeviceFeatureRequest(long argsz, int flags, FeaturePayload feature
             return switch (feature) {
                 case DeviceFeature.MIG_DEVICE_STATE -> FeaturePayload.MigDeviceState.decode(data, what);
                 case DeviceFeature.DMA_LOGGING_START -> FeaturePayload.DmaLoggingControl.decode(data, what);
-                default -> { // DMA_LOGGING_STOP, the only other SET feature
-                    Wire.requireExactly(data, 0, what);
-                    yield FeaturePayload.EMPTY;
-                }
+                // DMA_LOGGING_STOP, the only other SET feature, has no input. libvfio-user ignores whatever
+                // follows and echoes it: its sample client sends the 16-byte START control here and expects
+                // the 24-byte echo back. So any data is accepted, kept and echoed.
+                default -> FeaturePayload.Raw.of(data);
             };
         }
         return feature == DeviceFeature.DMA_LOGGING_REPORT

@@ -36,6 +36,8 @@ class DeviceFeatureTest {
             + "  00 00 00 40 00 00 00 00  00 10 00 00 00 00 00 00";
     // SET DMA_LOGGING_STOP
     static final String STOP = "08 00 00 00  07 00 02 00";
+    // SET DMA_LOGGING_STOP as libvfio-user's sample client sends it: argsz 24, page 4096, no ranges
+    static final String STOP_SAMPLE_CLIENT = "18 00 00 00  07 00 02 00  00 10 00 00 00 00 00 00  00 00 00 00  00 00 00 00";
     // GET DMA_LOGGING_REPORT iova 0x1000, length 0x1000, page 0x1000: argsz 8 + 24 + 8 = 40
     static final String REPORT = "28 00 00 00  08 00 01 00  00 10 00 00 00 00 00 00  00 10 00 00 00 00 00 00"
             + "  00 10 00 00 00 00 00 00";
@@ -113,6 +115,11 @@ class DeviceFeatureTest {
         assertThat(encode(stop)).isEqualTo(norm(STOP));
         assertThat(DeviceFeatureRequest.decode(hex(STOP))).isEqualTo(stop);
         assertThat(DeviceFeatureReply.decode(hex(STOP))).isEqualTo(DeviceFeatureReply.echo(stop));
+
+        // libvfio-user's sample client sends STOP with the 16-byte START control; accepted and echoed verbatim
+        DeviceFeatureRequest stopWithData = DeviceFeatureRequest.decode(hex(STOP_SAMPLE_CLIENT));
+        assertThat(stopWithData.feature()).isEqualTo(DeviceFeature.DMA_LOGGING_STOP);
+        assertThat(encode(DeviceFeatureReply.echo(stopWithData))).isEqualTo(norm(STOP_SAMPLE_CLIENT));
     }
 
     @Test
@@ -222,7 +229,7 @@ class DeviceFeatureTest {
     void malformedData() {
         einval(() -> DeviceFeatureRequest.decode(hex("10 00 00 00  02 00 02 00  06 00 00 00")));                  // state 4 bytes
         einval(() -> DeviceFeatureRequest.decode(hex("14 00 00 00  02 00 02 00  06 00 00 00 ff ff ff ff 00 00 00 00")));
-        einval(() -> DeviceFeatureRequest.decode(hex("0c 00 00 00  07 00 02 00  00 00 00 00")));                  // STOP with data
+        // STOP with data is accepted (libvfio-user's sample client sends some): see dmaLoggingStartAndStop
         einval(() -> DeviceFeatureRequest.decode(hex("18 00 00 00  06 00 02 00  00 10 00 00 00 00 00 00  01 00 00 00  00 00 00 00"))); // 1 range, none sent
         einval(() -> DeviceFeatureRequest.decode(hex("18 00 00 00  06 00 02 00  00 10 00 00 00 00 00 00  ff ff ff ff  00 00 00 00"))); // huge num_ranges
         einval(() -> DeviceFeatureRequest.decode(hex("1c 00 00 00  06 00 02 00  00 10 00 00 00 00 00 00  00 00 00 00  00 00 00 00  00 00 00 00"))); // not 16·n
