@@ -44,13 +44,25 @@ class SampleWalkthroughTest {
         return new Outcome(out.toString(), dest.toString(), failure);
     }
 
-    /** Waits (bounded) for a socket file to appear, failing early if {@code alive} turns false. */
+    /**
+     * Waits (bounded) for a socket file to appear, failing early if {@code process} exits. Woken by a
+     * file-system watch on the directory (inotify), not by polling; the process check runs at least every
+     * 200 ms so that a dead server fails the test at once.
+     */
     static void awaitSocket(Path socket, Process process, Duration timeout) throws Exception {
         long end = System.nanoTime() + timeout.toNanos();
-        while (!Files.exists(socket)) {
-            assertThat(process.isAlive()).as("server process exited before creating " + socket).isTrue();
-            assertThat(System.nanoTime() - end).as("no socket " + socket + " after " + timeout).isNegative();
-            Thread.sleep(10);
+        try (java.nio.file.WatchService watch = socket.getFileSystem().newWatchService()) {
+            socket.getParent().register(watch, java.nio.file.StandardWatchEventKinds.ENTRY_CREATE);
+            while (!Files.exists(socket)) {
+                assertThat(process.isAlive()).as("server process exited before creating " + socket).isTrue();
+                long left = end - System.nanoTime();
+                assertThat(left).as("no socket " + socket + " after " + timeout).isPositive();
+                java.nio.file.WatchKey key = watch.poll(Math.min(left, 200_000_000L), java.util.concurrent.TimeUnit.NANOSECONDS);
+                if (key != null) {
+                    key.pollEvents();
+                    key.reset();
+                }
+            }
         }
     }
 
