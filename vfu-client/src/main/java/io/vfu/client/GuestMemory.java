@@ -15,6 +15,7 @@ import java.util.Map;
 import java.util.Optional;
 import java.util.OptionalInt;
 import java.util.TreeMap;
+import java.util.concurrent.atomic.LongAdder;
 import java.util.concurrent.locks.ReentrantReadWriteLock;
 
 /**
@@ -204,6 +205,7 @@ public final class GuestMemory implements AutoCloseable {
                         + ", which the device may not read");
             }
             MemorySegment.copy(r.segment, address - r.iova, dst, 0, count);
+            r.bytesRead.add(count);
         } finally {
             lock.readLock().unlock();
         }
@@ -226,6 +228,7 @@ public final class GuestMemory implements AutoCloseable {
             long offset = address - r.iova;
             MemorySegment.copy(data, 0, r.segment, offset, count);
             r.markDirty(offset, count);
+            r.bytesWritten.add(count);
         } finally {
             lock.readLock().unlock();
         }
@@ -262,6 +265,8 @@ public final class GuestMemory implements AutoCloseable {
         private final Mapping mapping;
         private final Arena arena;
         private final long[] dirty;
+        private final LongAdder bytesRead = new LongAdder();
+        private final LongAdder bytesWritten = new LongAdder();
         private volatile boolean mapped;
 
         private Region(GuestMemory owner, long iova, long size, boolean deviceRead, boolean deviceWrite,
@@ -343,6 +348,20 @@ public final class GuestMemory implements AutoCloseable {
                 dirty[i] = 0;
             }
             return out;
+        }
+
+        /**
+         * Bytes the device has read from this region with DMA_READ messages served by the client, since the region
+         * was added (direct accesses through its fd are not seen). Lets a caller wait until a device's DMA through
+         * messages is complete.
+         */
+        public long dmaBytesRead() {
+            return bytesRead.sum();
+        }
+
+        /** Bytes the device has written to this region with DMA_WRITE messages served by the client, since it was added. */
+        public long dmaBytesWritten() {
+            return bytesWritten.sum();
         }
 
         /** The number of pages currently marked dirty. */
