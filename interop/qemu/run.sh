@@ -53,7 +53,9 @@ done
 
 [ "$(id -u)" = 0 ] || { echo "run.sh: needs root (chroot, mount namespace)" >&2; exit 2; }
 "$here/prepare.sh"
-"$repo/vfu" --help >/dev/null # builds vfu now, not while a check waits for its server
+# build vfu now, not while a check waits for its server
+"$repo/vfu" --help >/dev/null 2>"$CACHE/vfu-build.log" \
+  || { tail -20 "$CACHE/vfu-build.log" >&2; echo "run.sh: building vfu failed" >&2; exit 1; }
 
 mkdir -p "$ROOT/tmp"
 RUN="$(mktemp -d "$ROOT/tmp/vfu-run.XXXXXX")"   # inside the chroot: QEMU reaches the sockets as /tmp/...
