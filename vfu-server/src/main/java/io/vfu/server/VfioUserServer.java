@@ -43,7 +43,7 @@ public final class VfioUserServer implements AutoCloseable {
 
     private VfioUserServer(Builder b) throws IOException {
         this.options = b;
-        this.runtime = new DeviceRuntime(b.device);
+        this.runtime = new DeviceRuntime(b.device, b.maxDmaMappings);
         try {
             removeStaleSocket(b.socket);
             this.listener = UnixSocket.listen(b.socket, b.socketMode, 1);
@@ -218,7 +218,10 @@ public final class VfioUserServer implements AutoCloseable {
         }
     }
 
-    /** Server options. Defaults: socket mode 0600, any peer uid, 1 MiB transfers, 16 fds, twin socket offered, 5 s DMA reply timeout, serve clients until closed. */
+    /**
+     * Server options. Defaults: socket mode 0600, any peer uid, 1 MiB transfers, 16 fds, 65535 DMA mappings,
+     * twin socket offered, 5 s DMA reply timeout, serve clients until closed.
+     */
     public static final class Builder {
         private final PciDevice device;
         private final Path socket;
@@ -229,6 +232,7 @@ public final class VfioUserServer implements AutoCloseable {
         private boolean twinSocket = true;
         private Duration replyTimeout = Duration.ofSeconds(5);
         private boolean oneShot;
+        private int maxDmaMappings = 65535;
 
         private Builder(PciDevice device, Path socket) {
             this.device = Objects.requireNonNull(device);
@@ -271,6 +275,15 @@ public final class VfioUserServer implements AutoCloseable {
             return this;
         }
 
+        /**
+         * Most DMA mappings a client may hold at once, advertised as max_dma_maps (default 65535, QEMU's
+         * limit; the table is a sorted map, so far larger values work). Beyond it DMA_MAP fails with ENOSPC.
+         */
+        public Builder maxDmaMappings(int n) {
+            this.maxDmaMappings = n;
+            return this;
+        }
+
         /** Serve a single client, then stop (libvfio-user's sample server does this). Default false. */
         public Builder oneShot(boolean oneShot) {
             this.oneShot = oneShot;
@@ -278,7 +291,7 @@ public final class VfioUserServer implements AutoCloseable {
         }
 
         ServerSettings settings() {
-            return new ServerSettings(maxDataXferSize, maxMsgFds, twinSocket, replyTimeout);
+            return new ServerSettings(maxDataXferSize, maxMsgFds, twinSocket, replyTimeout, maxDmaMappings);
         }
 
         /** Binds the socket and starts serving. */

@@ -44,6 +44,11 @@ public final class DeviceRuntime implements DeviceContext, AutoCloseable {
     private final Mapping[] memory = new Mapping[9];
 
     public DeviceRuntime(PciDevice device) {
+        this(device, MAX_DMA_MAPPINGS);
+    }
+
+    /** @param maxDmaMappings most simultaneous DMA mappings (the table itself scales far beyond QEMU's 65535) */
+    public DeviceRuntime(PciDevice device, int maxDmaMappings) {
         this.device = device;
         this.irqs = new IrqController(device.irqCounts(), null);
         this.config = new ConfigSpace(device.configSpaceSpec(), new ConfigListener());
@@ -51,7 +56,7 @@ public final class DeviceRuntime implements DeviceContext, AutoCloseable {
         if (msix != null) {
             msix.pendingSource(v -> irqs.pending(IrqIndex.MSIX, v));
         }
-        this.dma = new DmaController(null, MAX_DMA_MAPPINGS);
+        this.dma = new DmaController(null, maxDmaMappings);
         dma.listener(device.dmaListener());
         this.migration = new MigrationController(device.migration());
         try {

@@ -177,6 +177,7 @@ public final class Session implements CommandHandler, AutoCloseable {
         Capabilities own = Capabilities.NONE
                 .withMaxMsgFds(settings.maxMsgFds())
                 .withMaxDataXferSize(settings.maxDataXferSize())
+                .withMaxDmaMaps(settings.maxDmaMappings())
                 .withWriteMultiple(true);
         if (runtime.migration().supported()) {
             // Removed from the spec in 0.9.2 but still sent by libvfio-user for migratable devices, and parsed
