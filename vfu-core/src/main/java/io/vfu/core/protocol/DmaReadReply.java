@@ -20,7 +20,8 @@ import java.lang.foreign.MemorySegment;
  * <p>{@link #data()} is a slice of the decoded input (no copy): valid as long as the input segment.
  * Records compare data by content.
  *
- * <p>Layout, encoding and decoding checks: the package-private {@code DmaAccessLayout} (shared by the four DMA_READ/WRITE messages).
+ * <p>Encoding and decoding checks live in the package-private {@code DmaAccessLayout}, shared by the four
+ * DMA_READ/WRITE messages.
  *
  * @param address echo of the request's address
  * @param count   bytes returned (u64) = {@code data.byteSize()}

@@ -22,7 +22,8 @@ import java.lang.foreign.MemorySegment;
  * <p>The decoder checks the size (exactly 16) and that {@code address + count} does not overflow u64;
  * the limit {@code count ≤ max_data_xfer_size} and the mapping lookup are the client's checks.
  *
- * <p>Layout, encoding and decoding checks: the package-private {@code DmaAccessLayout} (shared by the four DMA_READ/WRITE messages).
+ * <p>Encoding and decoding checks live in the package-private {@code DmaAccessLayout}, shared by the four
+ * DMA_READ/WRITE messages.
  *
  * @param address DMA address (u64)
  * @param count   bytes wanted (u64, unsigned)

@@ -16,7 +16,8 @@ import java.lang.foreign.MemorySegment;
  * (reply = 16 bytes), which is followed. libvfio-user requires address and count to equal the request's;
  * the caller checks that against its pending request.
  *
- * <p>Layout, encoding and decoding checks: the package-private {@code DmaAccessLayout} (shared by the four DMA_READ/WRITE messages).
+ * <p>Encoding and decoding checks live in the package-private {@code DmaAccessLayout}, shared by the four
+ * DMA_READ/WRITE messages.
  *
  * @param address echo of the request's address
  * @param count   bytes written (u64)

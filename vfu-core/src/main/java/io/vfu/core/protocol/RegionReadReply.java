@@ -20,7 +20,8 @@ import java.lang.foreign.MemorySegment;
  * <p>{@link #data()} is a slice of the decoded input (no copy): valid as long as the input segment.
  * Records compare data by content.
  *
- * <p>Layout, encoding and decoding checks: the package-private {@code RegionAccessLayout} (shared by the four REGION_READ/WRITE messages).
+ * <p>Encoding and decoding checks live in the package-private {@code RegionAccessLayout}, shared by the four
+ * REGION_READ/WRITE messages.
  *
  * @param offset echo of the request's offset
  * @param region echo of the request's region index (u32)

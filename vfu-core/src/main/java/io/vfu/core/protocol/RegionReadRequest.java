@@ -19,7 +19,8 @@ import java.lang.foreign.MemorySegment;
  * the wire (libvfio-user answers it with an <em>empty</em> reply payload, §9.1), but clients should avoid
  * it: that empty reply cannot be decoded as a {@link RegionReadReply}.
  *
- * <p>Layout, encoding and decoding checks: the package-private {@code RegionAccessLayout} (shared by the four REGION_READ/WRITE messages).
+ * <p>Encoding and decoding checks live in the package-private {@code RegionAccessLayout}, shared by the four
+ * REGION_READ/WRITE messages.
  *
  * @param offset byte offset inside the region (u64)
  * @param region region index (u32)
