@@ -4,9 +4,6 @@ import static io.vfu.core.protocol.DeviceFeature.GET;
 import static io.vfu.core.protocol.DeviceFeature.INDEX_MASK;
 import static io.vfu.core.protocol.DeviceFeature.PROBE;
 import static io.vfu.core.protocol.DeviceFeature.SET;
-import static io.vfu.core.protocol.Wire.i32;
-import static io.vfu.core.protocol.Wire.putU32;
-import static io.vfu.core.protocol.Wire.u32;
 
 import java.lang.foreign.MemorySegment;
 import java.util.Objects;
@@ -31,6 +28,9 @@ import java.util.Objects;
  * GET reply whose argsz is not its payload size, a SET/PROBE echo whose argsz is below its payload size,
  * data of the wrong size for the feature, and a DMA_LOGGING_REPORT bitmap of the wrong length. Whether
  * the reply matches the request sent is the caller's check.
+ *
+ * <p>The header's encoding, the flag rules and the request-data decoding shared by both directions live
+ * in the package-private {@code DeviceFeatureLayout}.
  *
  * @param argsz       see above (u32)
  * @param flags       feature index | operation bits, as in the request
@@ -70,14 +70,12 @@ public record DeviceFeatureReply(long argsz, int flags, FeaturePayload featureDa
 
     @Override
     public int fixedSize() {
-        return HEADER_SIZE + featureData.fixedSize();
+        return DeviceFeatureLayout.fixedSize(featureData);
     }
 
     @Override
     public void encodeFixed(MemorySegment dst) {
-        putU32(dst, 0, argsz);
-        putU32(dst, 4, flags);
-        featureData.encodeFixed(dst.asSlice(HEADER_SIZE));
+        DeviceFeatureLayout.encode(dst, argsz, flags, featureData);
     }
 
     @Override
@@ -87,17 +85,16 @@ public record DeviceFeatureReply(long argsz, int flags, FeaturePayload featureDa
 
     /** @throws VfioUserException EINVAL if malformed (see the class comment) */
     public static DeviceFeatureReply decode(MemorySegment payload) {
-        Wire.requireAtLeast(payload, HEADER_SIZE, "DEVICE_FEATURE reply");
-        long argsz = u32(payload, 0);
-        int flags = i32(payload, 4);
-        String what = "DEVICE_FEATURE reply " + DeviceFeature.describe(flags);
-        DeviceFeatureRequest.checkFlags(flags, what);
+        DeviceFeatureLayout.Fixed fixed = DeviceFeatureLayout.decode(payload, "DEVICE_FEATURE reply");
+        long argsz = fixed.argsz();
+        int flags = fixed.flags();
+        String what = fixed.what();
         MemorySegment data = payload.asSlice(HEADER_SIZE);
         if ((flags & (SET | PROBE)) != 0) {
             if (argsz < payload.byteSize()) {
                 throw VfioUserException.einval(what + ": argsz " + argsz + " < payload " + payload.byteSize());
             }
-            return new DeviceFeatureReply(argsz, flags, DeviceFeatureRequest.decodeRequestData(flags, data, what));
+            return new DeviceFeatureReply(argsz, flags, DeviceFeatureLayout.decodeRequestData(flags, data, what));
         }
         if (argsz != payload.byteSize()) {
             throw VfioUserException.einval(what + ": argsz " + argsz + " != payload " + payload.byteSize());

@@ -2,12 +2,8 @@ package io.vfu.core.protocol;
 
 import static io.vfu.core.protocol.DeviceFeature.GET;
 import static io.vfu.core.protocol.DeviceFeature.INDEX_MASK;
-import static io.vfu.core.protocol.DeviceFeature.OPS;
 import static io.vfu.core.protocol.DeviceFeature.PROBE;
 import static io.vfu.core.protocol.DeviceFeature.SET;
-import static io.vfu.core.protocol.Wire.i32;
-import static io.vfu.core.protocol.Wire.putU32;
-import static io.vfu.core.protocol.Wire.u32;
 
 import java.lang.foreign.MemorySegment;
 import java.util.Objects;
@@ -45,13 +41,16 @@ import java.util.Objects;
  * their data is kept as {@link FeaturePayload.Raw} and no GET argsz rule is applied, so the server decides
  * the errno (libvfio-user: EINVAL; the kernel: ENOTTY).
  *
+ * <p>The header's encoding, the flag rules and the request-data decoding shared by both directions live
+ * in the package-private {@code DeviceFeatureLayout}.
+ *
  * @param argsz       the largest reply payload the client accepts (u32)
  * @param flags       feature index | operation bits
  * @param featureData the data after the 8-byte header
  */
 public record DeviceFeatureRequest(long argsz, int flags, FeaturePayload featureData) implements Request {
     /** Size of {@code argsz} + {@code flags}. */
-    public static final int HEADER_SIZE = 8;
+    public static final int HEADER_SIZE = DeviceFeatureLayout.HEADER_SIZE;
 
     public DeviceFeatureRequest {
         Fields.requireU32(argsz, "argsz");
@@ -114,14 +113,12 @@ public record DeviceFeatureRequest(long argsz, int flags, FeaturePayload feature
 
     @Override
     public int fixedSize() {
-        return HEADER_SIZE + featureData.fixedSize();
+        return DeviceFeatureLayout.fixedSize(featureData);
     }
 
     @Override
     public void encodeFixed(MemorySegment dst) {
-        putU32(dst, 0, argsz);
-        putU32(dst, 4, flags);
-        featureData.encodeFixed(dst.asSlice(HEADER_SIZE));
+        DeviceFeatureLayout.encode(dst, argsz, flags, featureData);
     }
 
     @Override
@@ -131,13 +128,12 @@ public record DeviceFeatureRequest(long argsz, int flags, FeaturePayload feature
 
     /** @throws VfioUserException EINVAL if malformed (see the class comment) */
     public static DeviceFeatureRequest decode(MemorySegment payload) {
-        Wire.requireAtLeast(payload, HEADER_SIZE, "DEVICE_FEATURE");
-        long argsz = u32(payload, 0);
-        int flags = i32(payload, 4);
-        String what = "DEVICE_FEATURE " + DeviceFeature.describe(flags);
-        checkFlags(flags, what);
+        DeviceFeatureLayout.Fixed fixed = DeviceFeatureLayout.decode(payload, "DEVICE_FEATURE");
+        long argsz = fixed.argsz();
+        int flags = fixed.flags();
+        String what = fixed.what();
         int feature = flags & INDEX_MASK;
-        FeaturePayload data = decodeRequestData(flags, payload.asSlice(HEADER_SIZE), what);
+        FeaturePayload data = DeviceFeatureLayout.decodeRequestData(flags, payload.asSlice(HEADER_SIZE), what);
         if ((flags & (SET | PROBE)) != 0) {
             if (argsz < payload.byteSize()) {
                 throw VfioUserException.einval(what + ": argsz " + argsz + " < request size " + payload.byteSize());
@@ -151,47 +147,5 @@ public record DeviceFeatureRequest(long argsz, int flags, FeaturePayload feature
             }
         }
         return new DeviceFeatureRequest(argsz, flags, data);
-    }
-
-    /**
-     * The flag rules shared by requests and replies: no undefined bits, at least one operation, GET and
-     * SET only together with PROBE, and for a known feature only operations it defines.
-     */
-    static void checkFlags(int flags, String what) {
-        if ((flags & ~(INDEX_MASK | OPS)) != 0) {
-            throw VfioUserException.einval(what + ": undefined flag bits " + Wire.hex(flags & ~(INDEX_MASK | OPS) & 0xFFFF_FFFFL));
-        }
-        int ops = flags & OPS;
-        if (ops == 0) {
-            throw VfioUserException.einval(what + ": none of GET, SET, PROBE");
-        }
-        if ((ops & (GET | SET)) == (GET | SET) && (ops & PROBE) == 0) {
-            throw VfioUserException.einval(what + ": GET and SET without PROBE");
-        }
-        int supported = DeviceFeature.supportedOps(flags & INDEX_MASK);
-        if (supported != 0 && (ops & ~supported) != 0) {
-            throw VfioUserException.einval(what + ": operation not defined for this feature");
-        }
-    }
-
-    /** The feature data of a request (and of a SET/PROBE echo), by operation and feature. */
-    static FeaturePayload decodeRequestData(int flags, MemorySegment data, String what) {
-        int feature = flags & INDEX_MASK;
-        if ((flags & PROBE) != 0 || !DeviceFeature.isKnown(feature)) {
-            return FeaturePayload.Raw.of(data);
-        }
-        if ((flags & SET) != 0) {
-            return switch (feature) {
-                case DeviceFeature.MIG_DEVICE_STATE -> FeaturePayload.MigDeviceState.decode(data, what);
-                case DeviceFeature.DMA_LOGGING_START -> FeaturePayload.DmaLoggingControl.decode(data, what);
-                // DMA_LOGGING_STOP, the only other SET feature, has no input. libvfio-user ignores whatever
-                // follows and echoes it: its sample client sends the 16-byte START control here and expects
-                // the 24-byte echo back. So any data is accepted, kept and echoed.
-                default -> FeaturePayload.Raw.of(data);
-            };
-        }
-        return feature == DeviceFeature.DMA_LOGGING_REPORT
-                ? FeaturePayload.DmaLoggingReportQuery.decode(data, what)
-                : FeaturePayload.EMPTY; // GET without input: extra bytes (a kernel-style output buffer) ignored
     }
 }

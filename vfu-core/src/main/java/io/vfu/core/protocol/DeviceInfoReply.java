@@ -4,7 +4,6 @@ import static io.vfu.core.protocol.Wire.i32;
 import static io.vfu.core.protocol.Wire.putU32;
 import static io.vfu.core.protocol.Wire.u32;
 
-import io.vfu.core.linux.Errno;
 import java.lang.foreign.MemorySegment;
 
 /**
@@ -53,9 +52,7 @@ public record DeviceInfoReply(long argsz, int flags, long numRegions, long numIr
     public static DeviceInfoReply decode(MemorySegment payload) {
         Wire.requireExactly(payload, SIZE, "DEVICE_GET_INFO reply");
         long argsz = u32(payload, 0);
-        if (argsz < SIZE) {
-            throw new VfioUserException(Errno.EINVAL, "DEVICE_GET_INFO reply: argsz " + argsz + " < " + SIZE);
-        }
+        Fields.requireArgszAtLeast(argsz, SIZE, "DEVICE_GET_INFO reply");
         return new DeviceInfoReply(argsz, i32(payload, 4), u32(payload, 8), u32(payload, 12));
     }
 }

@@ -1,9 +1,5 @@
 package io.vfu.core.protocol;
 
-import static io.vfu.core.protocol.Wire.putU32;
-import static io.vfu.core.protocol.Wire.u32;
-
-import io.vfu.core.linux.Errno;
 import java.lang.foreign.MemorySegment;
 
 /**
@@ -17,6 +13,8 @@ import java.lang.foreign.MemorySegment;
  * </pre>
  *
  * <p>The "other fields must be zero" rule is not checked (ambiguity #31: libvfio-user does not either).
+ *
+ * <p>Encoding and the shared argsz checks live in the package-private {@code InfoQueryLayout}.
  *
  * @param argsz the largest reply payload the client accepts (≥ 16)
  */
@@ -39,19 +37,11 @@ public record DeviceInfoRequest(long argsz) implements Request {
 
     @Override
     public void encodeFixed(MemorySegment dst) {
-        putU32(dst, 0, argsz);
-        putU32(dst, 4, 0);
-        putU32(dst, 8, 0);
-        putU32(dst, 12, 0);
+        InfoQueryLayout.encode(dst, SIZE, argsz);
     }
 
     /** @throws VfioUserException EINVAL if the payload is shorter than 16 bytes or argsz &lt; 16 */
     public static DeviceInfoRequest decode(MemorySegment payload) {
-        Wire.requireAtLeast(payload, SIZE, "DEVICE_GET_INFO");
-        long argsz = u32(payload, 0);
-        if (argsz < SIZE) {
-            throw new VfioUserException(Errno.EINVAL, "DEVICE_GET_INFO: argsz " + argsz + " < " + SIZE);
-        }
-        return new DeviceInfoRequest(argsz);
+        return new DeviceInfoRequest(InfoQueryLayout.decodeArgsz(payload, SIZE, "DEVICE_GET_INFO"));
     }
 }

@@ -94,9 +94,7 @@ public record DmaMapRequest(long argsz, int flags, long offset, long address, lo
         long offset = u64(payload, 8);
         long address = u64(payload, 16);
         long size = u64(payload, 24);
-        if (argsz < SIZE) {
-            throw new VfioUserException(Errno.EINVAL, "DMA_MAP: argsz " + argsz + " < " + SIZE);
-        }
+        Fields.requireArgszAtLeast(argsz, SIZE, "DMA_MAP");
         if ((flags & ~(FLAG_READ | FLAG_WRITE)) != 0) {
             String what = (flags & (LVU_FLAG_MMAP | LVU_FLAG_FILE_IO)) != 0
                     ? " (libvfio-user MMAP/FILE_IO extension not supported)" : "";

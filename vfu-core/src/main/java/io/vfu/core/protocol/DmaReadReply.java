@@ -1,8 +1,5 @@
 package io.vfu.core.protocol;
 
-import static io.vfu.core.protocol.Wire.putU64;
-import static io.vfu.core.protocol.Wire.u64;
-
 import java.lang.foreign.MemorySegment;
 
 /**
@@ -23,19 +20,19 @@ import java.lang.foreign.MemorySegment;
  * <p>{@link #data()} is a slice of the decoded input (no copy): valid as long as the input segment.
  * Records compare data by content.
  *
+ * <p>Encoding and decoding checks live in the package-private {@code DmaAccessLayout}, shared by the four
+ * DMA_READ/WRITE messages.
+ *
  * @param address echo of the request's address
  * @param count   bytes returned (u64) = {@code data.byteSize()}
  * @param data    the bytes read from client memory
  */
 public record DmaReadReply(long address, long count, MemorySegment data) implements Reply {
     /** Size of the part before the data. */
-    public static final int FIXED_SIZE = 16;
+    public static final int FIXED_SIZE = DmaAccessLayout.SIZE;
 
     public DmaReadReply {
-        if (data.byteSize() != count) {
-            throw new IllegalArgumentException("count " + Long.toUnsignedString(count) + " != data length "
-                    + data.byteSize());
-        }
+        DataTail.requireLength(data, count, "count");
     }
 
     /** A reply whose count is the data length. */
@@ -55,14 +52,12 @@ public record DmaReadReply(long address, long count, MemorySegment data) impleme
 
     @Override
     public void encodeFixed(MemorySegment dst) {
-        putU64(dst, 0, address);
-        putU64(dst, 8, count);
+        DmaAccessLayout.encode(dst, address, count);
     }
 
     /** @throws VfioUserException EINVAL if shorter than 16 bytes or inconsistent */
     public static DmaReadReply decode(MemorySegment payload) {
-        Wire.requireAtLeast(payload, FIXED_SIZE, "DMA_READ reply");
-        return decode(payload.asSlice(0, FIXED_SIZE), payload.asSlice(FIXED_SIZE));
+        return DataTail.split(payload, FIXED_SIZE, "DMA_READ reply", DmaReadReply::decode);
     }
 
     /**
@@ -72,12 +67,7 @@ public record DmaReadReply(long address, long count, MemorySegment data) impleme
      *                           data length, or address + count overflows u64
      */
     public static DmaReadReply decode(MemorySegment fixed, MemorySegment data) {
-        Wire.requireExactly(fixed, FIXED_SIZE, "DMA_READ reply");
-        long address = u64(fixed, 0);
-        long count = u64(fixed, 8);
-        Fields.requireDataLength(data, count, "DMA_READ reply");
-        Fields.requireNoOverflow(address, count, "DMA_READ reply: address");
-        return new DmaReadReply(address, count, data);
+        return DmaAccessLayout.decode(fixed, data, "DMA_READ reply", DmaReadReply::new);
     }
 
     @Override
@@ -88,6 +78,6 @@ public record DmaReadReply(long address, long count, MemorySegment data) impleme
 
     @Override
     public int hashCode() {
-        return Long.hashCode(address) * 31 + Long.hashCode(count);
+        return DataTail.hash(address, count);
     }
 }

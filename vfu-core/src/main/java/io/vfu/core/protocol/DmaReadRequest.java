@@ -1,8 +1,5 @@
 package io.vfu.core.protocol;
 
-import static io.vfu.core.protocol.Wire.putU64;
-import static io.vfu.core.protocol.Wire.u64;
-
 import java.lang.foreign.MemorySegment;
 
 /**
@@ -25,11 +22,14 @@ import java.lang.foreign.MemorySegment;
  * <p>The decoder checks the size (exactly 16) and that {@code address + count} does not overflow u64;
  * the limit {@code count ≤ max_data_xfer_size} and the mapping lookup are the client's checks.
  *
+ * <p>Encoding and decoding checks live in the package-private {@code DmaAccessLayout}, shared by the four
+ * DMA_READ/WRITE messages.
+ *
  * @param address DMA address (u64)
  * @param count   bytes wanted (u64, unsigned)
  */
 public record DmaReadRequest(long address, long count) implements Request {
-    public static final int SIZE = 16;
+    public static final int SIZE = DmaAccessLayout.SIZE;
 
     @Override
     public Command command() {
@@ -43,16 +43,11 @@ public record DmaReadRequest(long address, long count) implements Request {
 
     @Override
     public void encodeFixed(MemorySegment dst) {
-        putU64(dst, 0, address);
-        putU64(dst, 8, count);
+        DmaAccessLayout.encode(dst, address, count);
     }
 
     /** @throws VfioUserException EINVAL if the payload is not 16 bytes or address + count overflows u64 */
     public static DmaReadRequest decode(MemorySegment payload) {
-        Wire.requireExactly(payload, SIZE, "DMA_READ");
-        long address = u64(payload, 0);
-        long count = u64(payload, 8);
-        Fields.requireNoOverflow(address, count, "DMA_READ: address");
-        return new DmaReadRequest(address, count);
+        return DmaAccessLayout.decode(payload, "DMA_READ", DmaReadRequest::new);
     }
 }

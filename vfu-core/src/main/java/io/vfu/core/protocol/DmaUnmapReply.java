@@ -4,7 +4,6 @@ import static io.vfu.core.protocol.Wire.i32;
 import static io.vfu.core.protocol.Wire.u32;
 import static io.vfu.core.protocol.Wire.u64;
 
-import io.vfu.core.linux.Errno;
 import java.lang.foreign.MemorySegment;
 
 /**
@@ -41,9 +40,7 @@ public record DmaUnmapReply(long argsz, int flags, long address, long size) impl
     public static DmaUnmapReply decode(MemorySegment payload) {
         Wire.requireExactly(payload, SIZE, "DMA_UNMAP reply");
         long argsz = u32(payload, 0);
-        if (argsz < SIZE) {
-            throw new VfioUserException(Errno.EINVAL, "DMA_UNMAP reply: argsz " + argsz + " < " + SIZE);
-        }
+        Fields.requireArgszAtLeast(argsz, SIZE, "DMA_UNMAP reply");
         return new DmaUnmapReply(argsz, i32(payload, 4), u64(payload, 8), u64(payload, 16));
     }
 }

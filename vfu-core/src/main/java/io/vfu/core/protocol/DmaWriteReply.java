@@ -1,8 +1,5 @@
 package io.vfu.core.protocol;
 
-import static io.vfu.core.protocol.Wire.putU64;
-import static io.vfu.core.protocol.Wire.u64;
-
 import java.lang.foreign.MemorySegment;
 
 /**
@@ -19,11 +16,14 @@ import java.lang.foreign.MemorySegment;
  * (reply = 16 bytes), which is followed. libvfio-user requires address and count to equal the request's;
  * the caller checks that against its pending request.
  *
+ * <p>Encoding and decoding checks live in the package-private {@code DmaAccessLayout}, shared by the four
+ * DMA_READ/WRITE messages.
+ *
  * @param address echo of the request's address
  * @param count   bytes written (u64)
  */
 public record DmaWriteReply(long address, long count) implements Reply {
-    public static final int SIZE = 16;
+    public static final int SIZE = DmaAccessLayout.SIZE;
 
     @Override
     public Command command() {
@@ -37,16 +37,11 @@ public record DmaWriteReply(long address, long count) implements Reply {
 
     @Override
     public void encodeFixed(MemorySegment dst) {
-        putU64(dst, 0, address);
-        putU64(dst, 8, count);
+        DmaAccessLayout.encode(dst, address, count);
     }
 
     /** @throws VfioUserException EINVAL if the payload is not 16 bytes or address + count overflows u64 */
     public static DmaWriteReply decode(MemorySegment payload) {
-        Wire.requireExactly(payload, SIZE, "DMA_WRITE reply");
-        long address = u64(payload, 0);
-        long count = u64(payload, 8);
-        Fields.requireNoOverflow(address, count, "DMA_WRITE reply: address");
-        return new DmaWriteReply(address, count);
+        return DmaAccessLayout.decode(payload, "DMA_WRITE reply", DmaWriteReply::new);
     }
 }

@@ -1,8 +1,5 @@
 package io.vfu.core.protocol;
 
-import static io.vfu.core.protocol.Wire.putU64;
-import static io.vfu.core.protocol.Wire.u64;
-
 import java.lang.foreign.MemorySegment;
 
 /**
@@ -21,19 +18,19 @@ import java.lang.foreign.MemorySegment;
  * <p>{@link #data()} is a slice of the decoded input (no copy): valid as long as the input segment.
  * Records compare data by content.
  *
+ * <p>Encoding and decoding checks live in the package-private {@code DmaAccessLayout}, shared by the four
+ * DMA_READ/WRITE messages.
+ *
  * @param address DMA address (u64)
  * @param count   bytes to write (u64) = {@code data.byteSize()}
  * @param data    the bytes to write
  */
 public record DmaWriteRequest(long address, long count, MemorySegment data) implements Request {
     /** Size of the part before the data. */
-    public static final int FIXED_SIZE = 16;
+    public static final int FIXED_SIZE = DmaAccessLayout.SIZE;
 
     public DmaWriteRequest {
-        if (data.byteSize() != count) {
-            throw new IllegalArgumentException("count " + Long.toUnsignedString(count) + " != data length "
-                    + data.byteSize());
-        }
+        DataTail.requireLength(data, count, "count");
     }
 
     /** A request whose count is the data length. */
@@ -53,14 +50,12 @@ public record DmaWriteRequest(long address, long count, MemorySegment data) impl
 
     @Override
     public void encodeFixed(MemorySegment dst) {
-        putU64(dst, 0, address);
-        putU64(dst, 8, count);
+        DmaAccessLayout.encode(dst, address, count);
     }
 
     /** @throws VfioUserException EINVAL if shorter than 16 bytes or inconsistent */
     public static DmaWriteRequest decode(MemorySegment payload) {
-        Wire.requireAtLeast(payload, FIXED_SIZE, "DMA_WRITE");
-        return decode(payload.asSlice(0, FIXED_SIZE), payload.asSlice(FIXED_SIZE));
+        return DataTail.split(payload, FIXED_SIZE, "DMA_WRITE", DmaWriteRequest::decode);
     }
 
     /**
@@ -70,12 +65,7 @@ public record DmaWriteRequest(long address, long count, MemorySegment data) impl
      *                           data length, or address + count overflows u64
      */
     public static DmaWriteRequest decode(MemorySegment fixed, MemorySegment data) {
-        Wire.requireExactly(fixed, FIXED_SIZE, "DMA_WRITE");
-        long address = u64(fixed, 0);
-        long count = u64(fixed, 8);
-        Fields.requireDataLength(data, count, "DMA_WRITE");
-        Fields.requireNoOverflow(address, count, "DMA_WRITE: address");
-        return new DmaWriteRequest(address, count, data);
+        return DmaAccessLayout.decode(fixed, data, "DMA_WRITE", DmaWriteRequest::new);
     }
 
     @Override
@@ -86,6 +76,6 @@ public record DmaWriteRequest(long address, long count, MemorySegment data) impl
 
     @Override
     public int hashCode() {
-        return Long.hashCode(address) * 31 + Long.hashCode(count);
+        return DataTail.hash(address, count);
     }
 }

@@ -285,12 +285,7 @@ public sealed interface FeaturePayload {
         public static final int SIZE = 24;
 
         public DmaLoggingReportQuery {
-            if (!DirtyBitmap.isPowerOfTwo(pageSize)) {
-                throw new IllegalArgumentException("page_size not a power of two: " + Long.toUnsignedString(pageSize));
-            }
-            if (!Fields.fitsU64(iova, length)) {
-                throw new IllegalArgumentException("iova + length overflows u64");
-            }
+            checkRange(iova, length, pageSize);
         }
 
         /** The bitmap size in bytes of the answer (≤ 2⁶¹, never overflows). */
@@ -305,12 +300,30 @@ public sealed interface FeaturePayload {
 
         @Override
         public void encodeFixed(MemorySegment dst) {
+            encodeRange(dst, iova, length, pageSize);
+        }
+
+        /** For the constructors of the query and of the report, which echoes it. */
+        static void checkRange(long iova, long length, long pageSize) {
+            if (!DirtyBitmap.isPowerOfTwo(pageSize)) {
+                throw new IllegalArgumentException("page_size not a power of two: " + Long.toUnsignedString(pageSize));
+            }
+            if (!Fields.fitsU64(iova, length)) {
+                throw new IllegalArgumentException("iova + length overflows u64");
+            }
+        }
+
+        /** Writes the 24 bytes above; the report's fixed part is the same. */
+        static void encodeRange(MemorySegment dst, long iova, long length, long pageSize) {
             putU64(dst, 0, iova);
             putU64(dst, 8, length);
             putU64(dst, 16, pageSize);
         }
 
-        /** Decodes the first 24 bytes; more bytes (a kernel-style output buffer) are ignored. */
+        /**
+         * Decodes the first 24 bytes; more bytes (a kernel-style output buffer, or the report's bitmap) are
+         * ignored.
+         */
         static DmaLoggingReportQuery decode(MemorySegment data, String what) {
             Wire.requireAtLeast(data, SIZE, what);
             long iova = u64(data, 0);
@@ -338,15 +351,10 @@ public sealed interface FeaturePayload {
      * input (no copy): valid as long as it; compared by content.
      */
     record DmaLoggingReport(long iova, long length, long pageSize, MemorySegment bitmap) implements FeaturePayload {
-        public static final int FIXED_SIZE = 24;
+        public static final int FIXED_SIZE = DmaLoggingReportQuery.SIZE;
 
         public DmaLoggingReport {
-            if (!DirtyBitmap.isPowerOfTwo(pageSize)) {
-                throw new IllegalArgumentException("page_size not a power of two: " + Long.toUnsignedString(pageSize));
-            }
-            if (!Fields.fitsU64(iova, length)) {
-                throw new IllegalArgumentException("iova + length overflows u64");
-            }
+            DmaLoggingReportQuery.checkRange(iova, length, pageSize);
             if (bitmap.byteSize() != DirtyBitmap.byteSize(length, pageSize)) {
                 throw new IllegalArgumentException("bitmap " + bitmap.byteSize() + " bytes, expected "
                         + DirtyBitmap.byteSize(length, pageSize));
@@ -365,9 +373,7 @@ public sealed interface FeaturePayload {
 
         @Override
         public void encodeFixed(MemorySegment dst) {
-            putU64(dst, 0, iova);
-            putU64(dst, 8, length);
-            putU64(dst, 16, pageSize);
+            DmaLoggingReportQuery.encodeRange(dst, iova, length, pageSize);
         }
 
         @Override
@@ -376,19 +382,15 @@ public sealed interface FeaturePayload {
         }
 
         static DmaLoggingReport decode(MemorySegment data, String what) {
-            Wire.requireAtLeast(data, FIXED_SIZE, what);
-            long iova = u64(data, 0);
-            long length = u64(data, 8);
-            long pageSize = u64(data, 16);
-            DirtyBitmap.requirePowerOfTwo(pageSize, what);
-            Fields.requireNoOverflow(iova, length, what + ": iova");
-            long expected = DirtyBitmap.byteSize(length, pageSize);
+            DmaLoggingReportQuery query = DmaLoggingReportQuery.decode(data, what);
+            long expected = query.bitmapSize();
             long actual = data.byteSize() - FIXED_SIZE;
             if (actual != expected) {
                 throw VfioUserException.einval(what + ": bitmap " + actual + " bytes, expected " + expected
-                        + " for length " + Long.toUnsignedString(length) + " page_size " + Long.toUnsignedString(pageSize));
+                        + " for length " + Long.toUnsignedString(query.length()) + " page_size "
+                        + Long.toUnsignedString(query.pageSize()));
             }
-            return new DmaLoggingReport(iova, length, pageSize, data.asSlice(FIXED_SIZE));
+            return new DmaLoggingReport(query, data.asSlice(FIXED_SIZE));
         }
 
         @Override
@@ -399,7 +401,7 @@ public sealed interface FeaturePayload {
 
         @Override
         public int hashCode() {
-            return Long.hashCode(iova) * 31 + Long.hashCode(length) * 17 + Long.hashCode(pageSize);
+            return DataTail.hash(iova, length, pageSize);
         }
     }
 

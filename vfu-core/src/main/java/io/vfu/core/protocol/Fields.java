@@ -1,5 +1,6 @@
 package io.vfu.core.protocol;
 
+import io.vfu.core.linux.Errno;
 import java.lang.foreign.MemorySegment;
 
 /** Checks shared by the message records of this package (package-private). */
@@ -31,6 +32,17 @@ final class Fields {
         if (!fitsU64(base, length)) {
             throw VfioUserException.einval(what + " " + Long.toUnsignedString(base) + " + "
                     + Long.toUnsignedString(length) + " overflows u64");
+        }
+    }
+
+    /**
+     * Fails with EINVAL if a VFIO-style {@code argsz} is below the struct size {@code min}.
+     *
+     * @param what the message name (and context) for the error text, e.g. {@code "DMA_MAP"}
+     */
+    static void requireArgszAtLeast(long argsz, long min, String what) {
+        if (argsz < min) {
+            throw new VfioUserException(Errno.EINVAL, what + ": argsz " + argsz + " < " + min);
         }
     }
 

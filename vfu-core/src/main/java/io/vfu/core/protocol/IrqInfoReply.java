@@ -4,7 +4,6 @@ import static io.vfu.core.protocol.Wire.i32;
 import static io.vfu.core.protocol.Wire.putU32;
 import static io.vfu.core.protocol.Wire.u32;
 
-import io.vfu.core.linux.Errno;
 import java.lang.foreign.MemorySegment;
 
 /**
@@ -57,9 +56,7 @@ public record IrqInfoReply(long argsz, int flags, long index, long count) implem
     public static IrqInfoReply decode(MemorySegment payload) {
         Wire.requireExactly(payload, SIZE, "DEVICE_GET_IRQ_INFO reply");
         long argsz = u32(payload, 0);
-        if (argsz < SIZE) {
-            throw new VfioUserException(Errno.EINVAL, "DEVICE_GET_IRQ_INFO reply: argsz " + argsz + " < " + SIZE);
-        }
+        Fields.requireArgszAtLeast(argsz, SIZE, "DEVICE_GET_IRQ_INFO reply");
         return new IrqInfoReply(argsz, i32(payload, 4), u32(payload, 8), u32(payload, 12));
     }
 }

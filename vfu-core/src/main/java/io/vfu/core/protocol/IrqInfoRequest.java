@@ -1,9 +1,5 @@
 package io.vfu.core.protocol;
 
-import static io.vfu.core.protocol.Wire.putU32;
-import static io.vfu.core.protocol.Wire.u32;
-
-import io.vfu.core.linux.Errno;
 import java.lang.foreign.MemorySegment;
 
 /**
@@ -19,6 +15,8 @@ import java.lang.foreign.MemorySegment;
  * <p>The index is not range-checked here: valid indexes depend on the device's {@code num_irqs}
  * (DEVICE_GET_INFO), so the server checks {@code index < num_irqs} (EINVAL; libvfio-user: index ≥ 5).
  * "flags and count must be 0" is not checked (ambiguity #31: libvfio-user does not either).
+ *
+ * <p>Encoding and the shared argsz checks live in the package-private {@code InfoQueryLayout}.
  *
  * @param argsz largest reply payload the client accepts (≥ 16)
  * @param index the IRQ type, see {@link IrqIndex} (u32)
@@ -42,19 +40,12 @@ public record IrqInfoRequest(long argsz, long index) implements Request {
 
     @Override
     public void encodeFixed(MemorySegment dst) {
-        putU32(dst, 0, argsz);
-        putU32(dst, 4, 0);
-        putU32(dst, 8, index);
-        putU32(dst, 12, 0);
+        InfoQueryLayout.encode(dst, SIZE, argsz, index);
     }
 
     /** @throws VfioUserException EINVAL if the payload is shorter than 16 bytes or argsz &lt; 16 */
     public static IrqInfoRequest decode(MemorySegment payload) {
-        Wire.requireAtLeast(payload, SIZE, "DEVICE_GET_IRQ_INFO");
-        long argsz = u32(payload, 0);
-        if (argsz < SIZE) {
-            throw new VfioUserException(Errno.EINVAL, "DEVICE_GET_IRQ_INFO: argsz " + argsz + " < " + SIZE);
-        }
-        return new IrqInfoRequest(argsz, u32(payload, 8));
+        long argsz = InfoQueryLayout.decodeArgsz(payload, SIZE, "DEVICE_GET_IRQ_INFO");
+        return new IrqInfoRequest(argsz, InfoQueryLayout.index(payload));
     }
 }

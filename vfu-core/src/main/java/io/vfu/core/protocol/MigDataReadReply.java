@@ -1,8 +1,5 @@
 package io.vfu.core.protocol;
 
-import static io.vfu.core.protocol.Wire.putU32;
-import static io.vfu.core.protocol.Wire.u32;
-
 import java.lang.foreign.MemorySegment;
 
 /**
@@ -25,20 +22,18 @@ import java.lang.foreign.MemorySegment;
  * <p>{@link #data()} is a slice of the decoded input (no copy, padding excluded): valid as long as the
  * input segment. Records compare data by content.
  *
+ * <p>The header's encoding and checks live in the package-private {@code MigDataLayout}.
+ *
  * @param argsz 8 + size (u32)
  * @param size  bytes returned (u32) = {@code data.byteSize()}
  * @param data  the migration data
  */
 public record MigDataReadReply(long argsz, long size, MemorySegment data) implements Reply {
     /** Size of the part before the data. */
-    public static final int FIXED_SIZE = 8;
+    public static final int FIXED_SIZE = MigDataLayout.FIXED_SIZE;
 
     public MigDataReadReply {
-        Fields.requireU32(argsz, "argsz");
-        Fields.requireU32(size, "size");
-        if (data.byteSize() != size) {
-            throw new IllegalArgumentException("size " + size + " != data length " + data.byteSize());
-        }
+        MigDataLayout.checkComponents(argsz, size, data);
     }
 
     /** A reply carrying {@code data}, with argsz = 8 + its length. */
@@ -58,14 +53,12 @@ public record MigDataReadReply(long argsz, long size, MemorySegment data) implem
 
     @Override
     public void encodeFixed(MemorySegment dst) {
-        putU32(dst, 0, argsz);
-        putU32(dst, 4, size);
+        MigDataLayout.encode(dst, argsz, size);
     }
 
     /** @throws VfioUserException EINVAL if shorter than 8 bytes or inconsistent (see the class comment) */
     public static MigDataReadReply decode(MemorySegment payload) {
-        Wire.requireAtLeast(payload, FIXED_SIZE, "MIG_DATA_READ reply");
-        return decode(payload.asSlice(0, FIXED_SIZE), payload.asSlice(FIXED_SIZE));
+        return DataTail.split(payload, FIXED_SIZE, "MIG_DATA_READ reply", MigDataReadReply::decode);
     }
 
     /**
@@ -76,9 +69,9 @@ public record MigDataReadReply(long argsz, long size, MemorySegment data) implem
      *                           argsz is below 8 + size or beyond 8 + {@code rest}
      */
     public static MigDataReadReply decode(MemorySegment fixed, MemorySegment rest) {
-        Wire.requireExactly(fixed, FIXED_SIZE, "MIG_DATA_READ reply");
-        long argsz = u32(fixed, 0);
-        long size = u32(fixed, 4);
+        MigDataLayout.Fixed f = MigDataLayout.decode(fixed, "MIG_DATA_READ reply");
+        long argsz = f.argsz();
+        long size = f.size();
         if (size > rest.byteSize()) {
             throw VfioUserException.einval("MIG_DATA_READ reply: size " + size + " but only " + rest.byteSize()
                     + " data bytes");
@@ -98,6 +91,6 @@ public record MigDataReadReply(long argsz, long size, MemorySegment data) implem
 
     @Override
     public int hashCode() {
-        return Long.hashCode(argsz) * 31 + Long.hashCode(size);
+        return DataTail.hash(argsz, size);
     }
 }

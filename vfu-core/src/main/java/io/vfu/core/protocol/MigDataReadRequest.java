@@ -1,8 +1,5 @@
 package io.vfu.core.protocol;
 
-import static io.vfu.core.protocol.Wire.putU32;
-import static io.vfu.core.protocol.Wire.u32;
-
 import java.lang.foreign.MemorySegment;
 
 /**
@@ -20,15 +17,16 @@ import java.lang.foreign.MemorySegment;
  * a larger argsz is accepted (it only bounds the reply). {@code size} against the client's
  * {@code max_data_xfer_size} and the migration state are the server's checks.
  *
+ * <p>The header's encoding and checks live in the package-private {@code MigDataLayout}.
+ *
  * @param argsz the largest reply payload the client accepts (u32); we send {@code 8 + size}
  * @param size  bytes wanted (u32)
  */
 public record MigDataReadRequest(long argsz, long size) implements Request {
-    public static final int SIZE = 8;
+    public static final int SIZE = MigDataLayout.FIXED_SIZE;
 
     public MigDataReadRequest {
-        Fields.requireU32(argsz, "argsz");
-        Fields.requireU32(size, "size");
+        MigDataLayout.checkComponents(argsz, size);
     }
 
     /** A request for {@code size} bytes with argsz = 8 + size. */
@@ -48,18 +46,12 @@ public record MigDataReadRequest(long argsz, long size) implements Request {
 
     @Override
     public void encodeFixed(MemorySegment dst) {
-        putU32(dst, 0, argsz);
-        putU32(dst, 4, size);
+        MigDataLayout.encode(dst, argsz, size);
     }
 
     /** @throws VfioUserException EINVAL if the payload is not 8 bytes or argsz &lt; 8 + size */
     public static MigDataReadRequest decode(MemorySegment payload) {
-        Wire.requireExactly(payload, SIZE, "MIG_DATA_READ");
-        long argsz = u32(payload, 0);
-        long size = u32(payload, 4);
-        if (argsz < SIZE + size) {
-            throw VfioUserException.einval("MIG_DATA_READ: argsz " + argsz + " < 8 + size " + size);
-        }
-        return new MigDataReadRequest(argsz, size);
+        MigDataLayout.Fixed f = MigDataLayout.decodeRequest(payload, "MIG_DATA_READ");
+        return new MigDataReadRequest(f.argsz(), f.size());
     }
 }

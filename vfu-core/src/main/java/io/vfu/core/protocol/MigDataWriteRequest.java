@@ -1,8 +1,5 @@
 package io.vfu.core.protocol;
 
-import static io.vfu.core.protocol.Wire.putU32;
-import static io.vfu.core.protocol.Wire.u32;
-
 import java.lang.foreign.MemorySegment;
 
 /**
@@ -24,20 +21,18 @@ import java.lang.foreign.MemorySegment;
  * <p>{@link #data()} is a slice of the decoded input (no copy): valid as long as the input segment.
  * Records compare data by content.
  *
+ * <p>The header's encoding and checks live in the package-private {@code MigDataLayout}.
+ *
  * @param argsz ≥ 8 + size (u32)
  * @param size  bytes of data (u32) = {@code data.byteSize()}
  * @param data  the migration data
  */
 public record MigDataWriteRequest(long argsz, long size, MemorySegment data) implements Request {
     /** Size of the part before the data. */
-    public static final int FIXED_SIZE = 8;
+    public static final int FIXED_SIZE = MigDataLayout.FIXED_SIZE;
 
     public MigDataWriteRequest {
-        Fields.requireU32(argsz, "argsz");
-        Fields.requireU32(size, "size");
-        if (data.byteSize() != size) {
-            throw new IllegalArgumentException("size " + size + " != data length " + data.byteSize());
-        }
+        MigDataLayout.checkComponents(argsz, size, data);
     }
 
     /** A request carrying {@code data}, with argsz = 8 + its length. */
@@ -57,14 +52,12 @@ public record MigDataWriteRequest(long argsz, long size, MemorySegment data) imp
 
     @Override
     public void encodeFixed(MemorySegment dst) {
-        putU32(dst, 0, argsz);
-        putU32(dst, 4, size);
+        MigDataLayout.encode(dst, argsz, size);
     }
 
     /** @throws VfioUserException EINVAL if shorter than 8 bytes or inconsistent */
     public static MigDataWriteRequest decode(MemorySegment payload) {
-        Wire.requireAtLeast(payload, FIXED_SIZE, "MIG_DATA_WRITE");
-        return decode(payload.asSlice(0, FIXED_SIZE), payload.asSlice(FIXED_SIZE));
+        return DataTail.split(payload, FIXED_SIZE, "MIG_DATA_WRITE", MigDataWriteRequest::decode);
     }
 
     /**
@@ -74,17 +67,12 @@ public record MigDataWriteRequest(long argsz, long size, MemorySegment data) imp
      *                           length differs from size
      */
     public static MigDataWriteRequest decode(MemorySegment fixed, MemorySegment data) {
-        Wire.requireExactly(fixed, FIXED_SIZE, "MIG_DATA_WRITE");
-        long argsz = u32(fixed, 0);
-        long size = u32(fixed, 4);
-        if (argsz < FIXED_SIZE + size) {
-            throw VfioUserException.einval("MIG_DATA_WRITE: argsz " + argsz + " < 8 + size " + size);
-        }
-        if (data.byteSize() != size) {
-            throw VfioUserException.einval("MIG_DATA_WRITE: size " + size + " but " + data.byteSize()
+        MigDataLayout.Fixed f = MigDataLayout.decodeRequest(fixed, "MIG_DATA_WRITE");
+        if (data.byteSize() != f.size()) {
+            throw VfioUserException.einval("MIG_DATA_WRITE: size " + f.size() + " but " + data.byteSize()
                     + " data bytes");
         }
-        return new MigDataWriteRequest(argsz, size, data);
+        return new MigDataWriteRequest(f.argsz(), f.size(), data);
     }
 
     @Override
@@ -95,6 +83,6 @@ public record MigDataWriteRequest(long argsz, long size, MemorySegment data) imp
 
     @Override
     public int hashCode() {
-        return Long.hashCode(argsz) * 31 + Long.hashCode(size);
+        return DataTail.hash(argsz, size);
     }
 }

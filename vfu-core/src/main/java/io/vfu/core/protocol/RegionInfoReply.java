@@ -175,9 +175,7 @@ public record RegionInfoReply(long argsz, int flags, long index, long size, long
         long size = u64(payload, 16);
         long offset = u64(payload, 24);
         what += " region " + index;
-        if (argsz < SIZE) {
-            throw new VfioUserException(Errno.EINVAL, what + ": argsz " + argsz + " < " + SIZE);
-        }
+        Fields.requireArgszAtLeast(argsz, SIZE, what);
         if (length > argsz) {
             throw new VfioUserException(Errno.EINVAL, what + ": payload " + length + " bytes > argsz " + argsz);
         }

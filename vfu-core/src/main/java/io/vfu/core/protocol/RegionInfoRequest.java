@@ -1,10 +1,5 @@
 package io.vfu.core.protocol;
 
-import static io.vfu.core.protocol.Wire.putU32;
-import static io.vfu.core.protocol.Wire.putU64;
-import static io.vfu.core.protocol.Wire.u32;
-
-import io.vfu.core.linux.Errno;
 import java.lang.foreign.MemorySegment;
 
 /**
@@ -22,6 +17,8 @@ import java.lang.foreign.MemorySegment;
  * <p>The "other fields must be zero" rule is not checked (ambiguity #31); the index is checked by the
  * server against its {@code num_regions}. argsz has no upper bound: the server answers
  * {@code min(needed, argsz)} bytes.
+ *
+ * <p>Encoding and the shared argsz checks live in the package-private {@code InfoQueryLayout}.
  *
  * @param argsz largest reply payload the client accepts (≥ 32; ask with 32, retry with the reply's argsz)
  * @param index region index, see {@link RegionIndex} (u32)
@@ -45,21 +42,12 @@ public record RegionInfoRequest(long argsz, long index) implements Request {
 
     @Override
     public void encodeFixed(MemorySegment dst) {
-        putU32(dst, 0, argsz);
-        putU32(dst, 4, 0);
-        putU32(dst, 8, index);
-        putU32(dst, 12, 0);
-        putU64(dst, 16, 0);
-        putU64(dst, 24, 0);
+        InfoQueryLayout.encode(dst, SIZE, argsz, index);
     }
 
     /** @throws VfioUserException EINVAL if the payload is shorter than 32 bytes or argsz &lt; 32 */
     public static RegionInfoRequest decode(MemorySegment payload) {
-        Wire.requireAtLeast(payload, SIZE, "DEVICE_GET_REGION_INFO");
-        long argsz = u32(payload, 0);
-        if (argsz < SIZE) {
-            throw new VfioUserException(Errno.EINVAL, "DEVICE_GET_REGION_INFO: argsz " + argsz + " < " + SIZE);
-        }
-        return new RegionInfoRequest(argsz, u32(payload, 8));
+        long argsz = InfoQueryLayout.decodeArgsz(payload, SIZE, "DEVICE_GET_REGION_INFO");
+        return new RegionInfoRequest(argsz, InfoQueryLayout.index(payload));
     }
 }

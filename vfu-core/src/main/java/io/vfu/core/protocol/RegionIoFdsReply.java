@@ -124,9 +124,7 @@ public record RegionIoFdsReply(long argsz, long index, long count, IoFdEntry.Lay
         long index = u32(payload, 8);
         long count = u32(payload, 12);
         String what = "DEVICE_GET_REGION_IO_FDS reply region " + index + " count " + count;
-        if (argsz < HEADER_SIZE) {
-            throw new VfioUserException(Errno.EINVAL, what + ": argsz " + argsz + " < " + HEADER_SIZE);
-        }
+        Fields.requireArgszAtLeast(argsz, HEADER_SIZE, what);
         IoFdEntry.Layout layout;
         if (count == 0) {
             if (argsz != HEADER_SIZE) {

@@ -1,7 +1,6 @@
 package io.vfu.core.protocol;
 
 import static io.vfu.core.protocol.Wire.i32;
-import static io.vfu.core.protocol.Wire.putU32;
 import static io.vfu.core.protocol.Wire.u32;
 
 import io.vfu.core.linux.Errno;
@@ -19,6 +18,8 @@ import java.lang.foreign.MemorySegment;
  *
  * <p>As libvfio-user (all EINVAL): payload ≥ 16, 16 ≤ argsz ≤ 1 MiB, flags 0, count 0. The index is
  * checked by the server.
+ *
+ * <p>Encoding lives in the package-private {@code InfoQueryLayout}; the checks above are this message's own.
  *
  * @param argsz largest reply payload the client accepts (16 to learn the count, then 16 + entries)
  * @param index region index (u32)
@@ -44,10 +45,7 @@ public record RegionIoFdsRequest(long argsz, long index) implements Request {
 
     @Override
     public void encodeFixed(MemorySegment dst) {
-        putU32(dst, 0, argsz);
-        putU32(dst, 4, 0);
-        putU32(dst, 8, index);
-        putU32(dst, 12, 0);
+        InfoQueryLayout.encode(dst, SIZE, argsz, index);
     }
 
     /** @throws VfioUserException EINVAL if payload &lt; 16, argsz outside 16..1 MiB, flags ≠ 0 or count ≠ 0 */

@@ -1,10 +1,5 @@
 package io.vfu.core.protocol;
 
-import static io.vfu.core.protocol.Wire.putU32;
-import static io.vfu.core.protocol.Wire.putU64;
-import static io.vfu.core.protocol.Wire.u32;
-import static io.vfu.core.protocol.Wire.u64;
-
 import java.lang.foreign.MemorySegment;
 
 /**
@@ -25,6 +20,9 @@ import java.lang.foreign.MemorySegment;
  * <p>{@link #data()} is a slice of the decoded input (no copy): valid as long as the input segment.
  * Records compare data by content.
  *
+ * <p>Encoding and decoding checks live in the package-private {@code RegionAccessLayout}, shared by the four
+ * REGION_READ/WRITE messages.
+ *
  * @param offset echo of the request's offset
  * @param region echo of the request's region index (u32)
  * @param count  bytes read (u32) = {@code data.byteSize()}
@@ -32,14 +30,10 @@ import java.lang.foreign.MemorySegment;
  */
 public record RegionReadReply(long offset, long region, long count, MemorySegment data) implements Reply {
     /** Size of the part before the data. */
-    public static final int FIXED_SIZE = 16;
+    public static final int FIXED_SIZE = RegionAccessLayout.SIZE;
 
     public RegionReadReply {
-        Fields.requireU32(region, "region");
-        Fields.requireU32(count, "count");
-        if (data.byteSize() != count) {
-            throw new IllegalArgumentException("count " + count + " != data length " + data.byteSize());
-        }
+        RegionAccessLayout.checkComponents(region, count, data);
     }
 
     /** A reply whose count is the data length. */
@@ -59,15 +53,12 @@ public record RegionReadReply(long offset, long region, long count, MemorySegmen
 
     @Override
     public void encodeFixed(MemorySegment dst) {
-        putU64(dst, 0, offset);
-        putU32(dst, 8, region);
-        putU32(dst, 12, count);
+        RegionAccessLayout.encode(dst, offset, region, count);
     }
 
     /** @throws VfioUserException EINVAL if shorter than 16 bytes or inconsistent (see {@link #decode(MemorySegment, MemorySegment)}) */
     public static RegionReadReply decode(MemorySegment payload) {
-        Wire.requireAtLeast(payload, FIXED_SIZE, "REGION_READ reply");
-        return decode(payload.asSlice(0, FIXED_SIZE), payload.asSlice(FIXED_SIZE));
+        return DataTail.split(payload, FIXED_SIZE, "REGION_READ reply", RegionReadReply::decode);
     }
 
     /**
@@ -77,12 +68,7 @@ public record RegionReadReply(long offset, long region, long count, MemorySegmen
      *                           data length, or offset + count overflows u64
      */
     public static RegionReadReply decode(MemorySegment fixed, MemorySegment data) {
-        Wire.requireExactly(fixed, FIXED_SIZE, "REGION_READ reply");
-        long offset = u64(fixed, 0);
-        long count = u32(fixed, 12);
-        Fields.requireDataLength(data, count, "REGION_READ reply");
-        Fields.requireNoOverflow(offset, count, "REGION_READ reply: offset");
-        return new RegionReadReply(offset, u32(fixed, 8), count, data);
+        return RegionAccessLayout.decode(fixed, data, "REGION_READ reply", RegionReadReply::new);
     }
 
     @Override
@@ -93,6 +79,6 @@ public record RegionReadReply(long offset, long region, long count, MemorySegmen
 
     @Override
     public int hashCode() {
-        return Long.hashCode(offset) * 31 + Long.hashCode(region) * 17 + Long.hashCode(count);
+        return DataTail.hash(offset, region, count);
     }
 }

@@ -1,10 +1,5 @@
 package io.vfu.core.protocol;
 
-import static io.vfu.core.protocol.Wire.putU32;
-import static io.vfu.core.protocol.Wire.putU64;
-import static io.vfu.core.protocol.Wire.u32;
-import static io.vfu.core.protocol.Wire.u64;
-
 import java.lang.foreign.MemorySegment;
 
 /**
@@ -24,16 +19,18 @@ import java.lang.foreign.MemorySegment;
  * the wire (libvfio-user answers it with an <em>empty</em> reply payload, §9.1), but clients should avoid
  * it: that empty reply cannot be decoded as a {@link RegionReadReply}.
  *
+ * <p>Encoding and decoding checks live in the package-private {@code RegionAccessLayout}, shared by the four
+ * REGION_READ/WRITE messages.
+ *
  * @param offset byte offset inside the region (u64)
  * @param region region index (u32)
  * @param count  bytes to read (u32)
  */
 public record RegionReadRequest(long offset, long region, long count) implements Request {
-    public static final int SIZE = 16;
+    public static final int SIZE = RegionAccessLayout.SIZE;
 
     public RegionReadRequest {
-        Fields.requireU32(region, "region");
-        Fields.requireU32(count, "count");
+        RegionAccessLayout.checkComponents(region, count);
     }
 
     @Override
@@ -48,17 +45,11 @@ public record RegionReadRequest(long offset, long region, long count) implements
 
     @Override
     public void encodeFixed(MemorySegment dst) {
-        putU64(dst, 0, offset);
-        putU32(dst, 8, region);
-        putU32(dst, 12, count);
+        RegionAccessLayout.encode(dst, offset, region, count);
     }
 
     /** @throws VfioUserException EINVAL if the payload is not 16 bytes or offset + count overflows u64 */
     public static RegionReadRequest decode(MemorySegment payload) {
-        Wire.requireExactly(payload, SIZE, "REGION_READ");
-        long offset = u64(payload, 0);
-        long count = u32(payload, 12);
-        Fields.requireNoOverflow(offset, count, "REGION_READ: offset");
-        return new RegionReadRequest(offset, u32(payload, 8), count);
+        return RegionAccessLayout.decode(payload, "REGION_READ", RegionReadRequest::new);
     }
 }

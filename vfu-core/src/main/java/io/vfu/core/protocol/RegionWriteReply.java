@@ -1,10 +1,5 @@
 package io.vfu.core.protocol;
 
-import static io.vfu.core.protocol.Wire.putU32;
-import static io.vfu.core.protocol.Wire.putU64;
-import static io.vfu.core.protocol.Wire.u32;
-import static io.vfu.core.protocol.Wire.u64;
-
 import java.lang.foreign.MemorySegment;
 
 /**
@@ -18,16 +13,18 @@ import java.lang.foreign.MemorySegment;
  * +-------------------------------+---------------+---------------+
  * </pre>
  *
+ * <p>Encoding and decoding checks live in the package-private {@code RegionAccessLayout}, shared by the four
+ * REGION_READ/WRITE messages.
+ *
  * @param offset echo of the request's offset
  * @param region echo of the request's region index (u32)
  * @param count  bytes written (u32)
  */
 public record RegionWriteReply(long offset, long region, long count) implements Reply {
-    public static final int SIZE = 16;
+    public static final int SIZE = RegionAccessLayout.SIZE;
 
     public RegionWriteReply {
-        Fields.requireU32(region, "region");
-        Fields.requireU32(count, "count");
+        RegionAccessLayout.checkComponents(region, count);
     }
 
     @Override
@@ -42,17 +39,11 @@ public record RegionWriteReply(long offset, long region, long count) implements 
 
     @Override
     public void encodeFixed(MemorySegment dst) {
-        putU64(dst, 0, offset);
-        putU32(dst, 8, region);
-        putU32(dst, 12, count);
+        RegionAccessLayout.encode(dst, offset, region, count);
     }
 
     /** @throws VfioUserException EINVAL if the payload is not 16 bytes or offset + count overflows u64 */
     public static RegionWriteReply decode(MemorySegment payload) {
-        Wire.requireExactly(payload, SIZE, "REGION_WRITE reply");
-        long offset = u64(payload, 0);
-        long count = u32(payload, 12);
-        Fields.requireNoOverflow(offset, count, "REGION_WRITE reply: offset");
-        return new RegionWriteReply(offset, u32(payload, 8), count);
+        return RegionAccessLayout.decode(payload, "REGION_WRITE reply", RegionWriteReply::new);
     }
 }

@@ -1,10 +1,5 @@
 package io.vfu.core.protocol;
 
-import static io.vfu.core.protocol.Wire.putU32;
-import static io.vfu.core.protocol.Wire.putU64;
-import static io.vfu.core.protocol.Wire.u32;
-import static io.vfu.core.protocol.Wire.u64;
-
 import java.lang.foreign.MemorySegment;
 
 /**
@@ -24,6 +19,9 @@ import java.lang.foreign.MemorySegment;
  * <p>{@link #data()} is a slice of the decoded input (no copy): valid as long as the input segment.
  * Records compare data by content.
  *
+ * <p>Encoding and decoding checks live in the package-private {@code RegionAccessLayout}, shared by the four
+ * REGION_READ/WRITE messages.
+ *
  * @param offset byte offset inside the region (u64)
  * @param region region index (u32)
  * @param count  bytes to write (u32) = {@code data.byteSize()}
@@ -31,14 +29,10 @@ import java.lang.foreign.MemorySegment;
  */
 public record RegionWriteRequest(long offset, long region, long count, MemorySegment data) implements Request {
     /** Size of the part before the data. */
-    public static final int FIXED_SIZE = 16;
+    public static final int FIXED_SIZE = RegionAccessLayout.SIZE;
 
     public RegionWriteRequest {
-        Fields.requireU32(region, "region");
-        Fields.requireU32(count, "count");
-        if (data.byteSize() != count) {
-            throw new IllegalArgumentException("count " + count + " != data length " + data.byteSize());
-        }
+        RegionAccessLayout.checkComponents(region, count, data);
     }
 
     /** A request whose count is the data length. */
@@ -58,15 +52,12 @@ public record RegionWriteRequest(long offset, long region, long count, MemorySeg
 
     @Override
     public void encodeFixed(MemorySegment dst) {
-        putU64(dst, 0, offset);
-        putU32(dst, 8, region);
-        putU32(dst, 12, count);
+        RegionAccessLayout.encode(dst, offset, region, count);
     }
 
     /** @throws VfioUserException EINVAL if shorter than 16 bytes or inconsistent (see {@link #decode(MemorySegment, MemorySegment)}) */
     public static RegionWriteRequest decode(MemorySegment payload) {
-        Wire.requireAtLeast(payload, FIXED_SIZE, "REGION_WRITE");
-        return decode(payload.asSlice(0, FIXED_SIZE), payload.asSlice(FIXED_SIZE));
+        return DataTail.split(payload, FIXED_SIZE, "REGION_WRITE", RegionWriteRequest::decode);
     }
 
     /**
@@ -76,12 +67,7 @@ public record RegionWriteRequest(long offset, long region, long count, MemorySeg
      *                           data length, or offset + count overflows u64
      */
     public static RegionWriteRequest decode(MemorySegment fixed, MemorySegment data) {
-        Wire.requireExactly(fixed, FIXED_SIZE, "REGION_WRITE");
-        long offset = u64(fixed, 0);
-        long count = u32(fixed, 12);
-        Fields.requireDataLength(data, count, "REGION_WRITE");
-        Fields.requireNoOverflow(offset, count, "REGION_WRITE: offset");
-        return new RegionWriteRequest(offset, u32(fixed, 8), count, data);
+        return RegionAccessLayout.decode(fixed, data, "REGION_WRITE", RegionWriteRequest::new);
     }
 
     @Override
@@ -92,6 +78,6 @@ public record RegionWriteRequest(long offset, long region, long count, MemorySeg
 
     @Override
     public int hashCode() {
-        return Long.hashCode(offset) * 31 + Long.hashCode(region) * 17 + Long.hashCode(count);
+        return DataTail.hash(offset, region, count);
     }
 }

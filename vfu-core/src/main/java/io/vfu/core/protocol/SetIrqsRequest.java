@@ -130,9 +130,7 @@ public record SetIrqsRequest(long argsz, int flags, long index, long start, long
         long start = u32(fixed, 12);
         long count = u32(fixed, 16);
         String what = "DEVICE_SET_IRQS index " + index + " start " + start + " count " + count;
-        if (argsz < FIXED_SIZE) {
-            throw new VfioUserException(Errno.EINVAL, what + ": argsz " + argsz + " < " + FIXED_SIZE);
-        }
+        Fields.requireArgszAtLeast(argsz, FIXED_SIZE, what);
         if ((flags & ~(DATA_TYPE_MASK | ACTION_TYPE_MASK)) != 0) {
             throw new VfioUserException(Errno.EINVAL, what + ": invalid flags " + hex(flags & 0xFFFF_FFFFL));
         }
