@@ -49,24 +49,30 @@ public final class Bench {
 
     /** Sizes of one run. */
     public record Config(String name, int latencyOps, long migBytes, long dmaBytes, int dirtyReports, int allocOps,
-                         boolean pin) {
+                         boolean pin, boolean allocOnly) {
         /** The full set (about a minute on a quiet 2-core machine). */
         public static Config full() {
-            return new Config("full", 50_000, 512 * MiB, 256 * MiB, 200, 20_000, true);
+            return new Config("full", 50_000, 512 * MiB, 256 * MiB, 200, 20_000, true, false);
         }
 
         /** {@code --quick}: well under two minutes. */
         public static Config quick() {
-            return new Config("quick", 10_000, 128 * MiB, 64 * MiB, 40, 5_000, true);
+            return new Config("quick", 10_000, 128 * MiB, 64 * MiB, 40, 5_000, true, false);
         }
 
         /** A smoke test of every benchmark (figures meaningless). */
         public static Config tiny() {
-            return new Config("tiny", 200, 8 * MiB, 2 * MiB, 3, 200, true);
+            return new Config("tiny", 200, 8 * MiB, 2 * MiB, 3, 200, true, false);
         }
 
         public Config withPin(boolean p) {
-            return new Config(name, latencyOps, migBytes, dmaBytes, dirtyReports, allocOps, p);
+            return new Config(name, latencyOps, migBytes, dmaBytes, dirtyReports, allocOps, p, allocOnly);
+        }
+
+        /** Only the allocation figures (for working on the hot paths). */
+        public Config allocationOnly() {
+            return new Config(name + ", allocation only", latencyOps, migBytes, dmaBytes, dirtyReports, allocOps, pin,
+                    true);
         }
     }
 
@@ -117,10 +123,19 @@ public final class Bench {
              Raw.Client raw = new Raw.Client(server.rawSocket(), maxTransfer + 4096);
              Arena arena = Arena.ofConfined()) {
             Ctx c = new Ctx(client, raw, arena.allocate(maxTransfer, 64));
-            regionAccess(c, rows, alloc);
-            migration(c, rows, alloc);
-            dma(c, rows);
-            dirty(c, rows);
+            if (config.allocOnly()) {
+                MemorySegment four = arena.allocate(4, 8);
+                for (int i = 0; i < config.allocOps(); i++) {
+                    client.read(RegionIndex.CONFIG, 0, four); // warm up
+                }
+                allocRegionRead(c, alloc);
+                allocMigDataRead(c, alloc);
+            } else {
+                regionAccess(c, rows, alloc);
+                migration(c, rows, alloc);
+                dma(c, rows);
+                dirty(c, rows);
+            }
             notes.add("migration over TCP (downtime, total time, 1/2/4 channels vs raw TCP): not measured, the"
                     + " migration engine does not exist yet");
             String pinned = pinning.describe();
@@ -187,7 +202,12 @@ public final class Bench {
         }
         rows.add(latency("REGION_WRITE 8 B BAR0", t, base, writeReq + "/" + writeReply + " B ping-pong"));
 
+        allocRegionRead(c, alloc);
+    }
+
+    private void allocRegionRead(Ctx c, List<Alloc> alloc) throws IOException {
         say("allocation per REGION_READ (steady state)");
+        MemorySegment four = c.buffer().asSlice(64, 4);
         int ops = config.allocOps();
         long s0 = c.serverAllocated();
         long c0 = THREADS.getTotalThreadAllocatedBytes();
@@ -248,25 +268,7 @@ public final class Bench {
                             + (Header.SIZE + MigDataReadRequest.SIZE) + " B request; baseline raw stream in "
                             + human(chunk) + " writes"));
         }
-        say("allocation per MIG_DATA_READ 1 MiB (steady state)");
-        // Region access is gated in STOP_COPY, so the server figure is read outside it: two runs of different
-        // lengths, the difference divided by the difference in reads (the state changes cancel out).
-        long shortRun = Math.max(8, config.allocOps() / 100);
-        long[] client = new long[2];
-        long[] server = new long[2];
-        for (int run = 0; run < 2; run++) {
-            long bytes = shortRun * MiB * (run + 1);
-            long s0 = c.serverAllocated();
-            long c0 = THREADS.getTotalThreadAllocatedBytes();
-            c.reg(BenchDevice.MIG_BYTES, bytes);
-            c.client().setMigrationState(MigrationState.STOP_COPY);
-            c.client().readMigrationData(sink, MiB);
-            c.client().setMigrationState(MigrationState.RUNNING);
-            client[run] = THREADS.getTotalThreadAllocatedBytes() - c0;
-            server[run] = c.serverAllocated() - s0;
-        }
-        alloc.add(new Alloc("MIG_DATA_READ 1 MiB", shortRun, (double) (client[1] - client[0]) / shortRun,
-                (double) (server[1] - server[0]) / shortRun));
+        allocMigDataRead(c, alloc);
 
         MemorySegment src = c.buffer();
         for (long chunk : chunks) {
@@ -289,6 +291,33 @@ public final class Bench {
                     (Header.SIZE + MigDataWriteRequest.FIXED_SIZE) + " B + data per request; baseline raw stream in "
                             + human(chunk) + " writes"));
         }
+    }
+
+    private static final VfioUserClient.MigrationDataSink DISCARD = chunk -> { };
+
+    private void allocMigDataRead(Ctx c, List<Alloc> alloc) throws IOException {
+        VfioUserClient.MigrationDataSink sink = DISCARD;
+        say("allocation per MIG_DATA_READ 1 MiB (steady state)");
+        // Region access is gated in STOP_COPY, so the server figure is read outside it: two runs of different
+        // lengths, the difference divided by the difference in reads (the state changes cancel out).
+        long shortRun = Math.max(8, config.allocOps() / 100);
+        long[] client = new long[2];
+        long[] server = new long[2];
+        for (int run = -1; run < 2; run++) { // run -1 warms up
+            long bytes = shortRun * MiB * (run + 2);
+            long s0 = c.serverAllocated();
+            long c0 = THREADS.getTotalThreadAllocatedBytes();
+            c.reg(BenchDevice.MIG_BYTES, bytes);
+            c.client().setMigrationState(MigrationState.STOP_COPY);
+            c.client().readMigrationData(sink, MiB);
+            c.client().setMigrationState(MigrationState.RUNNING);
+            if (run >= 0) {
+                client[run] = THREADS.getTotalThreadAllocatedBytes() - c0;
+                server[run] = c.serverAllocated() - s0;
+            }
+        }
+        alloc.add(new Alloc("MIG_DATA_READ 1 MiB", shortRun, (double) (client[1] - client[0]) / shortRun,
+                (double) (server[1] - server[0]) / shortRun));
     }
 
     private static Row throughput(String name, long bytes, long nanos, long baseNanos, String detail) {

@@ -27,6 +27,9 @@ public final class BenchCommand implements Callable<Integer> {
     @Option(names = "--tiny", hidden = true, description = "Tiny sizes (a smoke test; figures meaningless).")
     boolean tiny;
 
+    @Option(names = "--alloc-only", hidden = true, description = "Only the allocation figures.")
+    boolean allocOnly;
+
     @Option(names = "--no-pin", description = "Do not pin client and server to CPU 0.")
     boolean noPin;
 
@@ -46,7 +49,8 @@ public final class BenchCommand implements Callable<Integer> {
                 err.flush();
             }
         }, true);
-        Bench.Report report = Bench.run(config.withPin(!noPin), progress);
+        config = config.withPin(!noPin);
+        Bench.Report report = Bench.run(allocOnly ? config.allocationOnly() : config, progress);
         out.print(json ? ReportFormat.json(report) : ReportFormat.table(report));
         out.flush();
         return 0;
