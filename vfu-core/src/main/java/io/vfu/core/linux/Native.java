@@ -334,11 +334,54 @@ final class Native {
     }
 
     static long sendmsg(Arena arena, int fd, MemorySegment msg, int flags) throws LinuxException {
-        return simpleLong("sendmsg", arena, err -> (long) SENDMSG.invokeExact(err, fd, msg, flags));
+        return sendmsg(errnoSegment(arena), fd, msg, flags);
+    }
+
+    /**
+     * sendmsg(2) with a caller-provided errno capture segment ({@link #errnoSegment}): the hot path, without
+     * a lambda or an arena per call.
+     */
+    static long sendmsg(MemorySegment err, int fd, MemorySegment msg, int flags) throws LinuxException {
+        try {
+            while (true) {
+                long r = (long) SENDMSG.invokeExact(err, fd, msg, flags);
+                if (r >= 0) {
+                    return r;
+                }
+                int e = errno(err);
+                if (e != EINTR) {
+                    throw new LinuxException("sendmsg", e);
+                }
+            }
+        } catch (LinuxException e) {
+            throw e;
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
     }
 
     static long recvmsg(Arena arena, int fd, MemorySegment msg, int flags) throws LinuxException {
-        return simpleLong("recvmsg", arena, err -> (long) RECVMSG.invokeExact(err, fd, msg, flags));
+        return recvmsg(errnoSegment(arena), fd, msg, flags);
+    }
+
+    /** recvmsg(2) with a caller-provided errno capture segment (see {@link #sendmsg(MemorySegment, int, MemorySegment, int)}). */
+    static long recvmsg(MemorySegment err, int fd, MemorySegment msg, int flags) throws LinuxException {
+        try {
+            while (true) {
+                long r = (long) RECVMSG.invokeExact(err, fd, msg, flags);
+                if (r >= 0) {
+                    return r;
+                }
+                int e = errno(err);
+                if (e != EINTR) {
+                    throw new LinuxException("recvmsg", e);
+                }
+            }
+        } catch (LinuxException e) {
+            throw e;
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
     }
 
     static void getsockopt(Arena arena, int fd, int level, int name, MemorySegment value, MemorySegment len)
