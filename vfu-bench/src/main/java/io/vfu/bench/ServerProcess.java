@@ -40,7 +40,12 @@ final class ServerProcess implements AutoCloseable {
         }
         String java = ProcessHandle.current().info().command()
                 .orElse(Path.of(System.getProperty("java.home"), "bin", "java").toString());
-        cmd.addAll(List.of(java, "--enable-native-access=ALL-UNNAMED", "-cp", System.getProperty("java.class.path"),
+        cmd.addAll(List.of(java, "--enable-native-access=ALL-UNNAMED"));
+        String extra = System.getenv("VFU_BENCH_SERVER_JAVA_OPTS"); // e.g. -Xlog:gc or a JFR recording
+        if (extra != null && !extra.isBlank()) {
+            cmd.addAll(List.of(extra.trim().split("\\s+")));
+        }
+        cmd.addAll(List.of("-cp", System.getProperty("java.class.path"),
                 BenchServer.class.getName(), dir.toString(), Long.toString(maxTransfer)));
         Process p = new ProcessBuilder(cmd).redirectError(log.toFile()).start();
         ServerProcess server = new ServerProcess(p, dir, log);

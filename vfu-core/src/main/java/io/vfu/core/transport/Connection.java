@@ -75,6 +75,8 @@ public final class Connection implements AutoCloseable {
     private MemorySegment receiveBuf;
     private final ArrayDeque<IncomingCommand> queued = new ArrayDeque<>();
     private int inlineDepth;
+    /** An empty fd list for the next message, or null while it is lent out (reader thread only). */
+    private FdList spareFds = new FdList();
 
     private volatile boolean closeRequested;
     private volatile boolean readerFinished;
@@ -185,7 +187,8 @@ public final class Connection implements AutoCloseable {
      * @return false on a clean end of stream before a header
      */
     private boolean readMessage(Pending waiting) throws IOException {
-        FdList fds = new FdList();
+        FdList fds = spareFds != null ? spareFds : new FdList();
+        spareFds = null;
         boolean handedOn = false;
         try {
             long n = socket.receive(headerBuf, fds);
@@ -255,6 +258,7 @@ public final class Connection implements AutoCloseable {
         } finally {
             if (!handedOn) {
                 fds.close();
+                spareFds = fds;
             }
         }
     }
@@ -318,6 +322,10 @@ public final class Connection implements AutoCloseable {
             if (size > 0) {
                 socket.receiveFully(body, fds);
             }
+            if (fds.isEmpty() && !fds.truncated()) {
+                p.future.complete(new ReceivedReply(header, body, FdList.none()));
+                return false; // the reader keeps its (empty) list for the next message
+            }
             p.future.complete(new ReceivedReply(header, body, fds));
             return true;
         } finally {
@@ -369,6 +377,7 @@ public final class Connection implements AutoCloseable {
         } finally {
             inlineDepth--;
             fds.close();
+            spareFds = fds; // empty again: reused for the next message
         }
         try {
             if (header.noReply()) {
