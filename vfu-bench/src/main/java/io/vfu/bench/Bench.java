@@ -300,7 +300,7 @@ public final class Bench {
         say("allocation per MIG_DATA_READ 1 MiB (steady state)");
         // Region access is gated in STOP_COPY, so the server figure is read outside it: two runs of different
         // lengths, the difference divided by the difference in reads (the state changes cancel out).
-        long shortRun = Math.max(8, config.allocOps() / 100);
+        long shortRun = Math.max(8, config.allocOps() / 25);
         long[] client = new long[2];
         long[] server = new long[2];
         for (int run = -1; run < 2; run++) { // run -1 warms up
