@@ -299,7 +299,9 @@ public final class UnixSocket implements AutoCloseable {
         }
         long total = 0;
         for (int i = 0; i < parts.length; i++) {
-            requireNative(parts[i], "part " + i);
+            if (parts[i] == null || !parts[i].isNative()) {
+                requireNative(parts[i], "part " + i); // builds the message only when it fails
+            }
             total += parts[i].byteSize();
         }
         if (total == 0) {
@@ -469,7 +471,7 @@ public final class UnixSocket implements AutoCloseable {
         long size = dst.byteSize();
         long done = 0;
         while (done < size) {
-            long n = receive(dst.asSlice(done), fds);
+            long n = receive(done == 0 ? dst : dst.asSlice(done), fds);
             if (n == 0) {
                 throw new EOFException("end of stream after " + done + " of " + size + " bytes");
             }

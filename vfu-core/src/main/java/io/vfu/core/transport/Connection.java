@@ -59,6 +59,12 @@ public final class Connection implements AutoCloseable {
 
     private final ReentrantLock sendLock = new ReentrantLock();
     private final MemorySegment sendScratch;
+    // Guarded by sendLock: the fixed-part view of sendScratch, the last header+fixed slice (sizes repeat), and
+    // the parts arrays handed to UnixSocket.send (no varargs array per message).
+    private final MemorySegment sendFixed;
+    private MemorySegment sendHead;
+    private final MemorySegment[] oneSendPart = new MemorySegment[1];
+    private final MemorySegment[] twoSendParts = new MemorySegment[2];
 
     private final Object lock = new Object();
     private final Map<Integer, Pending> pending = new java.util.LinkedHashMap<>();
@@ -94,6 +100,8 @@ public final class Connection implements AutoCloseable {
         this.name = name;
         socket.maxFds(limits.maxFds());
         this.sendScratch = arena.allocate(SEND_SCRATCH, 8);
+        this.sendFixed = sendScratch.asSlice(Header.SIZE);
+        this.sendHead = sendScratch.asSlice(0, Header.SIZE);
         this.headerBuf = arena.allocate(Header.SIZE, 8);
         this.lastMsgId = (int) (System.nanoTime() & 0xFFFF);
     }
@@ -594,15 +602,35 @@ public final class Connection implements AutoCloseable {
         sendLock.lock();
         try (Arena temp = (Header.SIZE + fixed > SEND_SCRATCH || (data.byteSize() > 0 && !data.isNative()))
                 ? Arena.ofConfined() : null) {
-            MemorySegment head = Header.SIZE + fixed > SEND_SCRATCH
-                    ? temp.allocate(Header.SIZE + fixed, 8) : sendScratch.asSlice(0, Header.SIZE + fixed);
-            Header.encode(head, msgId, cmd, msgSize, flags, 0);
-            payload.encodeFixed(head.asSlice(Header.SIZE));
-            if (data.byteSize() == 0) {
-                socket.send(fds, head);
+            MemorySegment head;
+            if (Header.SIZE + fixed > SEND_SCRATCH) {
+                head = temp.allocate(Header.SIZE + fixed, 8);
+                Header.encode(head, msgId, cmd, msgSize, flags, 0);
+                payload.encodeFixed(head.asSlice(Header.SIZE));
             } else {
-                MemorySegment tail = data.isNative() ? data : temp.allocate(data.byteSize(), 8).copyFrom(data);
-                socket.send(fds, head, tail);
+                if (sendHead.byteSize() != Header.SIZE + fixed) {
+                    sendHead = sendScratch.asSlice(0, Header.SIZE + fixed);
+                }
+                head = sendHead;
+                Header.encode(head, msgId, cmd, msgSize, flags, 0);
+                payload.encodeFixed(sendFixed);
+            }
+            if (data.byteSize() == 0) {
+                oneSendPart[0] = head;
+                try {
+                    socket.send(fds, oneSendPart);
+                } finally {
+                    oneSendPart[0] = null;
+                }
+            } else {
+                twoSendParts[0] = head;
+                twoSendParts[1] = data.isNative() ? data : temp.allocate(data.byteSize(), 8).copyFrom(data);
+                try {
+                    socket.send(fds, twoSendParts);
+                } finally {
+                    twoSendParts[0] = null;
+                    twoSendParts[1] = null;
+                }
             }
         } finally {
             sendLock.unlock();
