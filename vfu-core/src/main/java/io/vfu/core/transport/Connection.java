@@ -14,11 +14,7 @@ import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.time.Duration;
 import java.util.ArrayDeque;
-import java.util.Map;
-import java.util.concurrent.CompletableFuture;
-import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
-import java.util.concurrent.TimeoutException;
 import java.util.concurrent.locks.ReentrantLock;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -67,7 +63,11 @@ public final class Connection implements AutoCloseable {
     private final MemorySegment[] twoSendParts = new MemorySegment[2];
 
     private final Object lock = new Object();
-    private final Map<Integer, Pending> pending = new java.util.LinkedHashMap<>();
+    /** Calls in flight, oldest first (an intrusive list: no map entry or boxed msg_id per call). */
+    private Pending pendingHead;
+    private Pending pendingTail;
+    /** A finished Pending kept for the next call (no allocation per call in the single-caller case). */
+    private Pending sparePending;
     /** msg_ids of calls that timed out, whose replies may still come (bounded). */
     private final java.util.Set<Integer> abandoned = new java.util.LinkedHashSet<>();
     private int lastMsgId;
@@ -292,8 +292,8 @@ public final class Connection implements AutoCloseable {
     private boolean readReply(Header header, FdList fds, TransportLimits lim) throws IOException {
         Pending p;
         synchronized (lock) {
-            p = pending.get(header.msgId());
-            if (p != null && p.command.code() == header.cmd() && !p.future.isDone()) {
+            p = findPending(header.msgId());
+            if (p != null && p.command.code() == header.cmd() && !p.isDone()) {
                 p.receiving = true;
             } else {
                 p = null;
@@ -311,7 +311,7 @@ public final class Connection implements AutoCloseable {
                 // Error replies should be header-only, but libvfio-user sometimes attaches a payload (§3.2).
                 skipBody(size, fds, lim);
                 fds.close();
-                p.future.completeExceptionally(new VfioUserException(Errno.fromWire(header.error()),
+                p.fail(new VfioUserException(Errno.fromWire(header.error()),
                         name + ": " + p.command + " msg_id " + header.msgId() + " failed (peer errno "
                                 + header.error() + ")"));
                 return false;
@@ -319,7 +319,7 @@ public final class Connection implements AutoCloseable {
             if (size > room || fds.truncated()) {
                 skipBody(size, fds, lim);
                 fds.close();
-                p.future.completeExceptionally(new VfioUserException(Errno.E2BIG, name + ": " + p.command
+                p.fail(new VfioUserException(Errno.E2BIG, name + ": " + p.command
                         + " reply " + (fds.truncated() ? "carried too many fds" : "of " + size
                         + " bytes exceeds the " + room + "-byte limit")));
                 return false;
@@ -331,10 +331,10 @@ public final class Connection implements AutoCloseable {
                 socket.receiveFully(body, fds);
             }
             if (fds.isEmpty() && !fds.truncated()) {
-                p.future.complete(new ReceivedReply(header, body, FdList.none()));
+                p.complete(new ReceivedReply(header, body, FdList.none()));
                 return false; // the reader keeps its (empty) list for the next message
             }
-            p.future.complete(new ReceivedReply(header, body, fds));
+            p.complete(new ReceivedReply(header, body, fds));
             return true;
         } finally {
             synchronized (lock) {
@@ -356,8 +356,8 @@ public final class Connection implements AutoCloseable {
                 log.debug("{}: discarding late {}", name, header);
                 return;
             }
-            for (Pending p : pending.values()) {
-                if (!p.future.isDone() && !p.receiving) {
+            for (Pending p = pendingHead; p != null; p = p.next) {
+                if (!p.isDone() && !p.receiving) {
                     oldest = p;
                     break;
                 }
@@ -365,7 +365,7 @@ public final class Connection implements AutoCloseable {
         }
         log.warn("{}: discarding unexpected {}", name, header);
         if (oldest != null) {
-            oldest.future.completeExceptionally(new VfioUserException(Errno.EPROTO, name + ": expected the reply to "
+            oldest.fail(new VfioUserException(Errno.EPROTO, name + ": expected the reply to "
                     + oldest.command + " msg_id " + oldest.msgId + ", got " + header));
         }
     }
@@ -438,7 +438,11 @@ public final class Connection implements AutoCloseable {
             return await(p);
         } finally {
             synchronized (lock) {
-                pending.remove(p.msgId);
+                unlink(p);
+                if (p.isDone() && !p.receiving && !p.abandoned) {
+                    p.reset();
+                    sparePending = p; // the reader is done with it: reuse for the next call
+                }
             }
         }
     }
@@ -456,8 +460,17 @@ public final class Connection implements AutoCloseable {
     private Pending register(Command command, MemorySegment replyBuffer) throws IOException {
         synchronized (lock) {
             checkOpen();
-            Pending p = new Pending(nextMsgId(), command, replyBuffer);
-            pending.put(p.msgId, p);
+            Pending p = sparePending != null ? sparePending : new Pending();
+            sparePending = null;
+            p.start(nextMsgId(), command, replyBuffer, Thread.currentThread());
+            p.prev = pendingTail;
+            if (pendingTail != null) {
+                pendingTail.next = p;
+            } else {
+                pendingHead = p;
+            }
+            pendingTail = p;
+            p.linked = true;
             return p;
         }
     }
@@ -473,8 +486,38 @@ public final class Connection implements AutoCloseable {
         // Unique among our own in-flight commands (§3.2 recommendation); 16-bit wrap.
         do {
             lastMsgId = (lastMsgId + 1) & 0xFFFF;
-        } while (pending.containsKey(lastMsgId));
+        } while (findPending(lastMsgId) != null);
         return lastMsgId;
+    }
+
+    /** The call in flight with this msg_id, or null (caller holds lock). */
+    private Pending findPending(int msgId) {
+        for (Pending p = pendingHead; p != null; p = p.next) {
+            if (p.msgId == msgId) {
+                return p;
+            }
+        }
+        return null;
+    }
+
+    /** Removes a call from the in-flight list (caller holds lock); idempotent. */
+    private void unlink(Pending p) {
+        if (!p.linked) {
+            return;
+        }
+        if (p.prev != null) {
+            p.prev.next = p.next;
+        } else {
+            pendingHead = p.next;
+        }
+        if (p.next != null) {
+            p.next.prev = p.prev;
+        } else {
+            pendingTail = p.prev;
+        }
+        p.prev = null;
+        p.next = null;
+        p.linked = false;
     }
 
     private ReceivedReply await(Pending p) throws IOException {
@@ -485,25 +528,23 @@ public final class Connection implements AutoCloseable {
         if (reader == null) {
             throw new IllegalStateException(name + ": call() needs a reader: start() or serve() the connection first");
         }
-        try {
-            return p.future.get(timeout.toNanos(), TimeUnit.NANOSECONDS);
-        } catch (TimeoutException e) {
+        if (!p.await(timeout.toNanos())) {
+            if (Thread.interrupted()) {
+                Thread.currentThread().interrupt();
+                throw new java.io.InterruptedIOException(name + ": interrupted waiting for " + p.command);
+            }
             abandon(p);
             return timedOut(p, timeout);
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            throw new java.io.InterruptedIOException(name + ": interrupted waiting for " + p.command);
-        } catch (ExecutionException e) {
-            throw rethrow(e.getCause());
         }
+        return p.result();
     }
 
     private ReceivedReply awaitInline(Pending p, Duration timeout) throws IOException {
         long deadline = System.nanoTime() + timeout.toNanos();
-        while (!p.future.isDone()) {
+        while (!p.isDone()) {
             long left = TimeUnit.NANOSECONDS.toMillis(deadline - System.nanoTime());
             if (left <= 0 || !socket.awaitReadable(left)) {
-                if (!p.future.isDone()) {
+                if (!p.isDone()) {
                     abandon(p);
                     throw new ReplyTimeoutException(name + ": no reply to " + p.command + " msg_id " + p.msgId
                             + " within " + timeout.toMillis() + " ms");
@@ -514,15 +555,12 @@ public final class Connection implements AutoCloseable {
                 end(new ConnectionClosedException(name + ": peer closed the connection"));
             }
         }
-        try {
-            return p.future.getNow(null);
-        } catch (java.util.concurrent.CompletionException e) {
-            throw rethrow(e.getCause());
-        }
+        return p.result();
     }
 
     private void abandon(Pending p) {
         synchronized (lock) {
+            p.abandoned = true;
             abandoned.add(p.msgId);
             if (abandoned.size() > 64) {
                 abandoned.remove(abandoned.iterator().next());
@@ -547,12 +585,8 @@ public final class Connection implements AutoCloseable {
                 }
             }
         }
-        if (p.future.isDone()) {
-            try {
-                return p.future.getNow(null);
-            } catch (java.util.concurrent.CompletionException e) {
-                throw rethrow(e.getCause());
-            }
+        if (p.isDone()) {
+            return p.result();
         }
         throw new ReplyTimeoutException(name + ": no reply to " + p.command + " msg_id " + p.msgId + " within "
                 + timeout.toMillis() + " ms");
@@ -648,11 +682,15 @@ public final class Connection implements AutoCloseable {
             }
             ended = true;
             endCause = cause;
-            toFail = pending.values().toArray(Pending[]::new);
+            java.util.List<Pending> all = new java.util.ArrayList<>();
+            for (Pending p = pendingHead; p != null; p = p.next) {
+                all.add(p);
+            }
+            toFail = all.toArray(Pending[]::new);
         }
         shutdownQuietly();
         for (Pending p : toFail) {
-            p.future.completeExceptionally(cause);
+            p.fail(cause);
         }
     }
 
@@ -707,17 +745,93 @@ public final class Connection implements AutoCloseable {
         arena.close();
     }
 
+    /**
+     * One call in flight. Completed once by whichever thread learns the outcome (the reader, a timeout, the
+     * end of the connection); awaited by the calling thread only. Reused by the next call once finished
+     * (see {@link #call(Request, int[], MemorySegment)}).
+     */
     private static final class Pending {
-        final int msgId;
-        final Command command;
-        final MemorySegment replyBuffer;
-        final CompletableFuture<ReceivedReply> future = new CompletableFuture<>();
-        boolean receiving; // guarded by Connection.lock
+        private static final java.lang.invoke.VarHandle OUTCOME;
 
-        Pending(int msgId, Command command, MemorySegment replyBuffer) {
-            this.msgId = msgId;
-            this.command = command;
-            this.replyBuffer = replyBuffer;
+        static {
+            try {
+                OUTCOME = java.lang.invoke.MethodHandles.lookup().findVarHandle(Pending.class, "outcome", Object.class);
+            } catch (ReflectiveOperationException e) {
+                throw new ExceptionInInitializerError(e);
+            }
+        }
+
+        int msgId;
+        Command command;
+        MemorySegment replyBuffer;
+        Thread waiter;
+        /** ReceivedReply or Throwable once done. */
+        private volatile Object outcome;
+        // Guarded by Connection.lock:
+        boolean receiving;
+        boolean abandoned;
+        boolean linked;
+        Pending prev;
+        Pending next;
+
+        void start(int id, Command cmd, MemorySegment buffer, Thread thread) {
+            msgId = id;
+            command = cmd;
+            replyBuffer = buffer;
+            waiter = thread;
+        }
+
+        void reset() {
+            command = null;
+            replyBuffer = null;
+            waiter = null;
+            receiving = false;
+            abandoned = false;
+            outcome = null;
+        }
+
+        boolean isDone() {
+            return outcome != null;
+        }
+
+        boolean complete(ReceivedReply reply) {
+            return finish(reply);
+        }
+
+        boolean fail(Throwable cause) {
+            return finish(cause);
+        }
+
+        private boolean finish(Object o) {
+            if (!OUTCOME.compareAndSet(this, null, o)) {
+                return false;
+            }
+            Thread w = waiter;
+            if (w != null) {
+                java.util.concurrent.locks.LockSupport.unpark(w);
+            }
+            return true;
+        }
+
+        /** Waits up to {@code nanos} for the outcome; false on timeout or interrupt (interrupt status kept). */
+        boolean await(long nanos) {
+            long deadline = System.nanoTime() + nanos;
+            while (outcome == null) {
+                long left = deadline - System.nanoTime();
+                if (left <= 0 || Thread.currentThread().isInterrupted()) {
+                    return outcome != null;
+                }
+                java.util.concurrent.locks.LockSupport.parkNanos(this, left);
+            }
+            return true;
+        }
+
+        ReceivedReply result() throws IOException {
+            Object o = outcome;
+            if (o instanceof ReceivedReply r) {
+                return r;
+            }
+            throw rethrow((Throwable) o);
         }
     }
 }
