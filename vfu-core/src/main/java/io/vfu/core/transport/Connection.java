@@ -79,6 +79,8 @@ public final class Connection implements AutoCloseable {
     private CommandHandler handler;
     private final MemorySegment headerBuf;
     private MemorySegment receiveBuf;
+    /** The last slice of receiveBuf handed out (command sizes repeat: reused while the size does). */
+    private MemorySegment receiveSlice;
     private final ArrayDeque<IncomingCommand> queued = new ArrayDeque<>();
     private int inlineDepth;
     /** An empty fd list for the next message, or null while it is lent out (reader thread only). */
@@ -276,8 +278,12 @@ public final class Connection implements AutoCloseable {
             // Grows geometrically up to the bound; never beyond what the limits allow.
             long want = Math.max(size, receiveBuf == null ? 4096 : Math.min(receiveBuf.byteSize() * 2, limits.maxMessageSize()));
             receiveBuf = arena.allocate(want, 8);
+            receiveSlice = null;
         }
-        return receiveBuf.asSlice(0, size);
+        if (receiveSlice == null || receiveSlice.byteSize() != size) {
+            receiveSlice = receiveBuf.asSlice(0, size);
+        }
+        return receiveSlice;
     }
 
     private void skipBody(long bytes, FdList fds, TransportLimits lim) throws IOException {
@@ -325,7 +331,7 @@ public final class Connection implements AutoCloseable {
                 return false;
             }
             MemorySegment body = p.replyBuffer != null
-                    ? p.replyBuffer.asSlice(0, size)
+                    ? (p.replyBuffer.byteSize() == size ? p.replyBuffer : p.replyBuffer.asSlice(0, size))
                     : Arena.ofAuto().allocate(Math.max(size, 1), 8).asSlice(0, size);
             if (size > 0) {
                 socket.receiveFully(body, fds);
