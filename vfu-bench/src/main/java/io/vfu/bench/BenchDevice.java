@@ -26,7 +26,8 @@ import java.lang.management.ManagementFactory;
  *   0x10 OP_BLOCK    w     bytes per DMA access
  *   0x18 OP_SPAN     w     bytes of guest memory cycled through (from OP_IOVA)
  *   0x20 OP_COUNT    w     accesses
- *   0x28 OP_RUN      w     runs a loop now (1 read, 2 write, 3 read by message, 4 write by message, 5 memcpy)
+ *   0x28 OP_RUN      w     runs a loop now (1 read, 2 write, 3 read by message, 4 write by message,
+ *                          5 memcpy from a direct view of the same guest memory: the baseline)
  *   0x30 RESULT_NS   r     nanoseconds the last loop took
  *   0x38 MIG_BYTES   w     length of the next saved stream
  *   0x40 ALLOCATED   r     bytes allocated so far by all threads of the server JVM
@@ -56,8 +57,6 @@ final class BenchDevice implements RegionHandler, MigrationHandler {
     private long migRemaining;
     private long migWritten;
     private DeviceContext ctx;
-    private final Arena arena = Arena.ofShared();
-    private MemorySegment local = MemorySegment.NULL;
 
     PciDevice device() {
         return PciDevice.builder()
@@ -98,9 +97,10 @@ final class BenchDevice implements RegionHandler, MigrationHandler {
         }
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment buf = arena.allocate(block, 64);
-            if (op == RUN_MEMCPY && local.byteSize() < span) {
-                local = this.arena.allocate(span, 64); // kept: the guest memory it stands for is faulted in too
-                local.fill((byte) 1);
+            // The baseline copies the same guest memory through a direct view: the physical limit of the access.
+            MemorySegment local = op == RUN_MEMCPY ? ctx.dma().directView(iova, span, false) : null;
+            if (op == RUN_MEMCPY && local == null) {
+                throw VfioUserException.einval("memcpy baseline needs fd-backed guest memory at the loop's iova");
             }
             long slots = span / block;
             long start = System.nanoTime();
