@@ -162,8 +162,15 @@ public final class VfioUserClient implements AutoCloseable {
         Connection connection = new Connection(socket, limits, "client");
         VfioUserClient client = new VfioUserClient(connection, options, limits);
         try {
-            connection.start(new DmaService(client.memory, options.maxDataXferSize()));
+            // The calling thread reads its own replies (one wake-up less per round trip) as long as the main
+            // socket carries nothing but replies, i.e. once the server's commands go to the twin socket;
+            // without a twin socket a reader thread serves the server's DMA commands.
+            DmaService service = new DmaService(client.memory, options.maxDataXferSize());
+            connection.startCallerReads(service);
             client.negotiate();
+            if (client.twin == null) {
+                connection.start(service);
+            }
             return client;
         } catch (IOException | RuntimeException | Error e) {
             client.close();
