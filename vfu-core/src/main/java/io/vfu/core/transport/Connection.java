@@ -32,6 +32,10 @@ import org.slf4j.LoggerFactory;
  * and queues commands that arrive meanwhile, so the peer is never left unserviced. Sending is serialised by
  * a lock held only while writing.
  *
+ * <p>{@link #startCallerReads} is the alternative to a reader thread for a socket on which the peer sends
+ * nothing unprompted: the thread waiting in {@link #call} reads the socket itself, saving a thread hand-off
+ * (a wake-up) per round trip.
+ *
  * <h2>Receive pipeline</h2>
  * header (16 bytes, with fds) → validate type and msg_size → msg_size above {@link TransportLimits#maxMessageSize}:
  * skip the body (up to {@link TransportLimits#drainLimit}, else close) and answer E2BIG → read exactly the
