@@ -197,7 +197,9 @@ public final class Session implements CommandHandler, AutoCloseable {
         if (settings.twinSocket() && clientCaps.twinSocketSupported() && clientCaps.maxMsgFdsOrDefault() >= 1) {
             UnixSocket[] pair = UnixSocket.pair();
             twin = new Connection(pair[0], connection.limits(), "server-twin");
-            twin.start(cmd -> {
+            // The client sends nothing unprompted on the twin socket (only replies to our DMA messages): the
+            // device thread waiting for a reply reads it itself, without a hand-off to a reader thread.
+            twin.startCallerReads(cmd -> {
                 throw new VfioUserException(Errno.EINVAL, "no commands are served on the twin socket");
             });
             peerEnd = pair[1];
