@@ -12,11 +12,12 @@ public final class ReportFormat {
         sb.append("vfu bench (").append(r.config()).append("): ").append(r.machine()).append('\n');
         sb.append(r.pinning()).append("; load average ").append(r.loadBefore()).append(" before, ")
                 .append(r.loadAfter()).append(" after\n\n");
-        String fmt = "%-36s %14s %14s %7s  %-7s%n";
-        sb.append(String.format(Locale.ROOT, fmt, "benchmark", "vfio-user", "baseline", "ratio", "target"));
+        String fmt = "%-36s %14s %14s %7s  %s";
+        sb.append(String.format(Locale.ROOT, fmt, "benchmark", "vfio-user", "baseline", "ratio", "target")).append('\n');
         for (Bench.Row row : r.rows()) {
             sb.append(String.format(Locale.ROOT, fmt, row.name(), value(row.figure(), row.unit()),
-                    value(row.baseline(), row.unit()), String.format(Locale.ROOT, "%.2f", row.ratio()), row.target()));
+                    value(row.baseline(), row.unit()), String.format(Locale.ROOT, "%.2f", row.ratio()), row.target())
+                    .stripTrailing()).append('\n');
         }
         sb.append("\ndetails:\n");
         for (Bench.Row row : r.rows()) {
