@@ -534,6 +534,29 @@ public final class UnixSocket implements AutoCloseable {
     }
 
     /** The kernel send buffer size (SO_SNDBUF), in bytes. */
+    /**
+     * Sets {@code SO_RCVTIMEO}: a {@link #receive} that waits longer than {@code timeout} for data fails with
+     * {@link LinuxException} {@code EAGAIN}; {@link java.time.Duration#ZERO} waits forever (the default).
+     */
+    public void receiveTimeout(java.time.Duration timeout) throws IOException {
+        if (timeout.isNegative()) {
+            throw new IllegalArgumentException("negative receive timeout " + timeout);
+        }
+        int fd = owner.acquire("setsockopt");
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment tv = arena.allocate(16, 8);
+            long micros = timeout.toNanos() / 1000;
+            if (micros == 0 && !timeout.isZero()) {
+                micros = 1; // a tiny timeout must not mean "forever"
+            }
+            tv.set(JAVA_LONG, 0, micros / 1_000_000);
+            tv.set(JAVA_LONG, 8, micros % 1_000_000);
+            Native.setsockopt(arena, fd, Native.SOL_SOCKET, Native.SO_RCVTIMEO, tv);
+        } finally {
+            owner.release();
+        }
+    }
+
     public int sendBufferSize() throws IOException {
         return intOption(Native.SO_SNDBUF);
     }

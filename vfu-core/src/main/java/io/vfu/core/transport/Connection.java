@@ -132,6 +132,13 @@ public final class Connection implements AutoCloseable {
     public void limits(TransportLimits newLimits) {
         this.limits = newLimits;
         socket.maxFds(newLimits.maxFds());
+        if (callerReads) {
+            try {
+                socket.receiveTimeout(newLimits.replyTimeout());
+            } catch (IOException e) {
+                log.debug("{}: receive timeout: {}", name, e.toString());
+            }
+        }
     }
 
     // ------------------------------------------------------------------------------------------------
@@ -150,6 +157,11 @@ public final class Connection implements AutoCloseable {
                     throw new IllegalStateException(name + ": cannot start a reader while calls are in flight");
                 }
                 callerReads = false;
+                try {
+                    socket.receiveTimeout(Duration.ZERO); // the reader thread waits for as long as it takes
+                } catch (IOException e) {
+                    throw new java.io.UncheckedIOException(name + ": cannot clear the receive timeout", e);
+                }
             }
             reader = t;
         }
@@ -164,15 +176,31 @@ public final class Connection implements AutoCloseable {
      * nothing unprompted, e.g. a vfio-user client's main socket once a twin socket carries the server's
      * commands. {@link #start} switches to a reader thread later (while no call is in flight).
      */
-    public void startCallerReads(CommandHandler handler) {
+    public void startCallerReads(CommandHandler handler) throws IOException {
         synchronized (lock) {
             if (reader != null || callerReads) {
                 throw new IllegalStateException("connection already has a reader");
             }
+            // The reading caller blocks in recvmsg (no poll first); SO_RCVTIMEO bounds the wait.
+            socket.receiveTimeout(limits.replyTimeout());
             this.handler = handler;
             callerReads = true;
         }
     }
+
+    /** A header receive timed out in caller-reads mode (nothing consumed). Preallocated, no stack trace. */
+    private static final class ReceiveTimedOut extends IOException {
+        ReceiveTimedOut() {
+            super("receive timed out");
+        }
+
+        @Override
+        public synchronized Throwable fillInStackTrace() {
+            return this; // a control-flow signal: no stack trace
+        }
+    }
+
+    private static final ReceiveTimedOut RECEIVE_TIMED_OUT = new ReceiveTimedOut();
 
     /** Runs the reader loop on the calling thread until the connection ends. */
     public void serve(CommandHandler handler) {
@@ -234,7 +262,15 @@ public final class Connection implements AutoCloseable {
         spareFds = null;
         boolean handedOn = false;
         try {
-            long n = socket.receive(headerBuf, fds);
+            long n;
+            try {
+                n = socket.receive(headerBuf, fds);
+            } catch (io.vfu.core.linux.LinuxException e) {
+                if (callerReads && e.errnoValue() == Errno.EAGAIN.value()) {
+                    throw RECEIVE_TIMED_OUT; // SO_RCVTIMEO: no message started, framing intact
+                }
+                throw e;
+            }
             if (n == 0) {
                 return false;
             }
@@ -602,24 +638,24 @@ public final class Connection implements AutoCloseable {
 
     /** Caller-reads mode: read the socket until our reply is in, unless another caller is reading already. */
     private ReceivedReply awaitCallerReads(Pending p, Duration timeout) throws IOException {
+        // Bounded by the reply timeout, or by SO_RCVTIMEO (the same duration) counted from when this thread
+        // began reading: with several callers a call may wait up to twice the timeout.
         long deadline = System.nanoTime() + timeout.toNanos();
+        boolean receiveTimedOut = false;
         while (!p.isDone()) {
             long left = deadline - System.nanoTime();
-            if (left <= 0) {
+            if (left <= 0 || receiveTimedOut) {
                 abandon(p);
                 return timedOut(p, timeout);
             }
             if (readLock.tryLock()) {
                 try {
                     while (!p.isDone() && !isEndedNoProbe()) {
-                        long ms = TimeUnit.NANOSECONDS.toMillis(deadline - System.nanoTime() + 999_999);
-                        if (ms <= 0 || !socket.awaitReadable(ms)) {
-                            break; // the outer loop times out
+                        if (!readOneAsCaller()) {
+                            receiveTimedOut = true; // SO_RCVTIMEO expired with no message begun
+                            break;
                         }
-                        readOneAsCaller();
                     }
-                } catch (IOException e) {
-                    endAsCaller(e);
                 } finally {
                     if (closeRequested) {
                         closeSocket();
@@ -634,17 +670,21 @@ public final class Connection implements AutoCloseable {
         return p.result();
     }
 
-    private void readOneAsCaller() {
+    /** Reads one message as the reading caller; false if the receive timed out before a message began. */
+    private boolean readOneAsCaller() {
         try {
             if (!readMessage(null)) {
                 endAsCaller(new ConnectionClosedException(name + ": peer closed the connection"));
             }
+        } catch (ReceiveTimedOut e) {
+            return false;
         } catch (IOException e) {
             endAsCaller(e);
         } catch (RuntimeException e) {
             log.error("{}: reading failed", name, e);
             endAsCaller(new ConnectionClosedException(name + ": reading failed: " + e, e));
         }
+        return true;
     }
 
     private void endAsCaller(IOException cause) {
