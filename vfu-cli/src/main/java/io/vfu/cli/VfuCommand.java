@@ -20,7 +20,8 @@ import picocli.CommandLine.ScopeType;
         exitCodeListHeading = "%nExit codes:%n",
         exitCodeList = {"0:success", "1:device, protocol or I/O error (one line on stderr)", "2:usage error"},
         subcommands = {ServeCommand.class, InfoCommand.class, StateCommand.class, SampleServerCommand.class,
-                SampleClientCommand.class, SampleDemoCommand.class, CommandLine.HelpCommand.class})
+                SampleClientCommand.class, SampleDemoCommand.class, io.vfu.bench.BenchCommand.class,
+                CommandLine.HelpCommand.class})
 public final class VfuCommand implements Runnable {
     /** Exit code of a device, protocol or I/O failure. */
     public static final int EXIT_ERROR = 1;

@@ -115,6 +115,15 @@ public final class VfioUserClient implements AutoCloseable {
     private final Map<Integer, Long> regionSizes = new ConcurrentHashMap<>();
     private volatile Connection twin;
     private volatile VersionReply version;
+    /**
+     * The reply buffer of small REGION_READs (register accesses, the hot path), lent to one call at a time; a
+     * concurrent or larger read allocates its own. GC-managed memory: nothing to close, never freed under a
+     * call still using it.
+     */
+    private final java.util.concurrent.atomic.AtomicReference<MemorySegment> smallReadBuffer =
+            new java.util.concurrent.atomic.AtomicReference<>(
+                    Arena.ofAuto().allocate(RegionReadReply.FIXED_SIZE + SMALL_READ, 8));
+    private static final int SMALL_READ = 4096;
 
     private VfioUserClient(Connection main, ClientOptions options, TransportLimits limits) {
         this.main = main;
@@ -153,8 +162,15 @@ public final class VfioUserClient implements AutoCloseable {
         Connection connection = new Connection(socket, limits, "client");
         VfioUserClient client = new VfioUserClient(connection, options, limits);
         try {
-            connection.start(new DmaService(client.memory, options.maxDataXferSize()));
+            // The calling thread reads its own replies (one wake-up less per round trip) as long as the main
+            // socket carries nothing but replies, i.e. once the server's commands go to the twin socket;
+            // without a twin socket a reader thread serves the server's DMA commands.
+            DmaService service = new DmaService(client.memory, options.maxDataXferSize());
+            connection.startCallerReads(service);
             client.negotiate();
+            if (client.twin == null) {
+                connection.start(service);
+            }
             return client;
         } catch (IOException | RuntimeException | Error e) {
             client.close();
@@ -446,7 +462,8 @@ public final class VfioUserClient implements AutoCloseable {
 
     /**
      * REGION_READ (§9.1) of {@code dst.byteSize()} bytes at {@code offset} of region {@code region}, in pieces of
-     * at most {@link #transferSize()}. Each reply is read into one buffer of this call and copied into
+     * at most {@link #transferSize()}. Each reply is read into a reply buffer (a reusable one of this client
+     * for reads of up to 4 KiB, the register-access hot path; else one of this call) and copied into
      * {@code dst} (the reply's 16-byte header fields precede the data, so it cannot land in {@code dst}
      * directly).
      *
@@ -458,29 +475,45 @@ public final class VfioUserClient implements AutoCloseable {
             return;
         }
         long chunk = Math.min(transferSize(), total);
-        try (Arena arena = Arena.ofConfined()) {
-            MemorySegment buffer = arena.allocate(RegionReadReply.FIXED_SIZE + chunk, 8);
-            long done = 0;
-            do {
-                long n = Math.min(chunk, total - done);
-                long at = offset + done;
-                MemorySegment reply = buffer.asSlice(0, RegionReadReply.FIXED_SIZE + n);
-                RegionReadReply r = call(new RegionReadRequest(at, Integer.toUnsignedLong(region), n), NO_FDS, reply,
-                        rr -> RegionReadReply.decode(rr.payload()));
-                if (r.offset() != at) {
-                    throw mismatch("REGION_READ", "offset", at, r.offset());
-                }
-                if (r.region() != Integer.toUnsignedLong(region)) {
-                    throw mismatch("REGION_READ", "region", region, r.region());
-                }
-                if (r.count() != n) {
-                    throw new VfioUserException(Errno.EIO, "REGION_READ region " + region + " offset " + Wire.hex(at)
-                            + ": short read, " + r.count() + " of " + n + " bytes");
-                }
-                MemorySegment.copy(r.data(), 0, dst, done, n);
-                done += n;
-            } while (done < total);
+        MemorySegment small = chunk <= SMALL_READ ? smallReadBuffer.getAndSet(null) : null;
+        if (small != null) {
+            try {
+                read(region, offset, dst, chunk, small);
+            } finally {
+                smallReadBuffer.set(small);
+            }
+            return;
         }
+        try (Arena arena = Arena.ofConfined()) {
+            read(region, offset, dst, chunk, arena.allocate(RegionReadReply.FIXED_SIZE + chunk, 8));
+        }
+    }
+
+    private static final Function<ReceivedReply, RegionReadReply> DECODE_REGION_READ =
+            rr -> RegionReadReply.decode(rr.payload());
+
+    private void read(int region, long offset, MemorySegment dst, long chunk, MemorySegment buffer) throws IOException {
+        long total = dst.byteSize();
+        long done = 0;
+        do {
+            long n = Math.min(chunk, total - done);
+            long at = offset + done;
+            MemorySegment reply = buffer.asSlice(0, RegionReadReply.FIXED_SIZE + n);
+            RegionReadReply r = call(new RegionReadRequest(at, Integer.toUnsignedLong(region), n), NO_FDS, reply,
+                    DECODE_REGION_READ);
+            if (r.offset() != at) {
+                throw mismatch("REGION_READ", "offset", at, r.offset());
+            }
+            if (r.region() != Integer.toUnsignedLong(region)) {
+                throw mismatch("REGION_READ", "region", region, r.region());
+            }
+            if (r.count() != n) {
+                throw new VfioUserException(Errno.EIO, "REGION_READ region " + region + " offset " + Wire.hex(at)
+                        + ": short read, " + r.count() + " of " + n + " bytes");
+            }
+            MemorySegment.copy(r.data(), 0, dst, done, n);
+            done += n;
+        } while (done < total);
     }
 
     /** REGION_READ of {@code length} bytes into a new array. */

@@ -14,13 +14,33 @@ import java.util.Arrays;
  * Not thread-safe: one list belongs to one receiving thread.
  */
 public final class FdList implements AutoCloseable {
-    private int[] fds = new int[4];
-    private boolean[] taken = new boolean[4];
+    private static final FdList NONE = new FdList(true);
+
+    private int[] fds;
+    private boolean[] taken;
     private int size;
     private boolean truncated;
+    private final boolean frozen;
 
     /** An empty list. */
-    public FdList() {}
+    public FdList() {
+        this(false);
+    }
+
+    private FdList(boolean frozen) {
+        this.frozen = frozen;
+        this.fds = new int[frozen ? 0 : 4];
+        this.taken = new boolean[frozen ? 0 : 4];
+    }
+
+    /**
+     * The shared list of no fds: always empty, {@link #close()} and {@link #clear()} do nothing, {@link #add}
+     * throws. Lets a receiver hand on "no descriptors" without allocating a list per message; safe to share
+     * between threads.
+     */
+    public static FdList none() {
+        return NONE;
+    }
 
     /** Number of fds received (taken ones included). */
     public int size() {
@@ -77,11 +97,17 @@ public final class FdList implements AutoCloseable {
     }
 
     void truncated(boolean value) {
+        if (frozen) {
+            throw new UnsupportedOperationException("FdList.none() stays empty");
+        }
         truncated = value;
     }
 
     /** Appends an fd this list now owns. */
     public void add(int fd) {
+        if (frozen) {
+            throw new UnsupportedOperationException("FdList.none() stays empty");
+        }
         if (fd < 0) {
             throw new IllegalArgumentException("negative fd " + fd);
         }
@@ -99,6 +125,9 @@ public final class FdList implements AutoCloseable {
      * taken (e.g. after {@link #takeAll()}); otherwise the untaken ones leak.
      */
     public void clear() {
+        if (frozen) {
+            return;
+        }
         size = 0;
         truncated = false;
     }
@@ -106,6 +135,9 @@ public final class FdList implements AutoCloseable {
     /** Closes every fd not taken, then empties the list (which stays usable). Close errors are ignored. */
     @Override
     public void close() {
+        if (frozen) {
+            return;
+        }
         for (int i = 0; i < size; i++) {
             if (!taken[i]) {
                 taken[i] = true;

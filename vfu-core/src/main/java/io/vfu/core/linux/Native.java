@@ -40,6 +40,8 @@ final class Native {
     static final int SO_PEERCRED = 17;
     static final int SO_SNDBUF = 7;
     static final int SO_RCVBUF = 8;
+    /** struct timeval {long tv_sec; long tv_usec} on LP64 (x86-64, aarch64). */
+    static final int SO_RCVTIMEO = 20;
     static final int SCM_RIGHTS = 1;
     static final int MSG_CTRUNC = 0x8;
     static final int MSG_NOSIGNAL = 0x4000;
@@ -168,6 +170,8 @@ final class Native {
     private static final MethodHandle RECVMSG = bind("recvmsg", JAVA_LONG, JAVA_INT, ADDRESS, JAVA_INT);
     private static final MethodHandle GETSOCKOPT =
             bind("getsockopt", JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, ADDRESS, ADDRESS);
+    private static final MethodHandle SETSOCKOPT =
+            bind("setsockopt", JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, ADDRESS, JAVA_INT);
     private static final MethodHandle SHUTDOWN = bind("shutdown", JAVA_INT, JAVA_INT, JAVA_INT);
     private static final MethodHandle CLOSE = bind("close", JAVA_INT, JAVA_INT);
     private static final MethodHandle FCHMOD = bind("fchmod", JAVA_INT, JAVA_INT, JAVA_INT);
@@ -334,11 +338,59 @@ final class Native {
     }
 
     static long sendmsg(Arena arena, int fd, MemorySegment msg, int flags) throws LinuxException {
-        return simpleLong("sendmsg", arena, err -> (long) SENDMSG.invokeExact(err, fd, msg, flags));
+        return sendmsg(errnoSegment(arena), fd, msg, flags);
+    }
+
+    /**
+     * sendmsg(2) with a caller-provided errno capture segment ({@link #errnoSegment}): the hot path, without
+     * a lambda or an arena per call.
+     */
+    static long sendmsg(MemorySegment err, int fd, MemorySegment msg, int flags) throws LinuxException {
+        try {
+            while (true) {
+                long r = (long) SENDMSG.invokeExact(err, fd, msg, flags);
+                if (r >= 0) {
+                    return r;
+                }
+                int e = errno(err);
+                if (e != EINTR) {
+                    throw new LinuxException("sendmsg", e);
+                }
+            }
+        } catch (LinuxException e) {
+            throw e;
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
     }
 
     static long recvmsg(Arena arena, int fd, MemorySegment msg, int flags) throws LinuxException {
-        return simpleLong("recvmsg", arena, err -> (long) RECVMSG.invokeExact(err, fd, msg, flags));
+        return recvmsg(errnoSegment(arena), fd, msg, flags);
+    }
+
+    /** recvmsg(2) with a caller-provided errno capture segment (see {@link #sendmsg(MemorySegment, int, MemorySegment, int)}). */
+    static long recvmsg(MemorySegment err, int fd, MemorySegment msg, int flags) throws LinuxException {
+        try {
+            while (true) {
+                long r = (long) RECVMSG.invokeExact(err, fd, msg, flags);
+                if (r >= 0) {
+                    return r;
+                }
+                int e = errno(err);
+                if (e != EINTR) {
+                    throw new LinuxException("recvmsg", e);
+                }
+            }
+        } catch (LinuxException e) {
+            throw e;
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
+    static void setsockopt(Arena arena, int fd, int level, int name, MemorySegment value) throws LinuxException {
+        int len = (int) value.byteSize();
+        simple("setsockopt", arena, null, err -> (int) SETSOCKOPT.invokeExact(err, fd, level, name, value, len));
     }
 
     static void getsockopt(Arena arena, int fd, int level, int name, MemorySegment value, MemorySegment len)

@@ -57,11 +57,37 @@ public final class UnixSocket implements AutoCloseable {
 
     private static final int SKIP_CHUNK = 64 * 1024;
     private static final long IOVEC_SIZE = Native.IOVEC.byteSize();
+    private static final int SCRATCH_IOVECS = 8;
+
+    /**
+     * The native structures of one sendmsg/recvmsg: reused per socket so that the hot path allocates nothing
+     * (no arena, no errno segment, no lambda per call).
+     */
+    private static final class IoScratch {
+        final MemorySegment msg;
+        final MemorySegment iov;
+        final MemorySegment control;
+        final MemorySegment err;
+        final int iovMax;
+
+        IoScratch(Arena arena, int iovMax, int maxFds) {
+            this.iovMax = iovMax;
+            this.msg = arena.allocate(Native.MSGHDR);
+            this.iov = arena.allocate(Native.IOVEC, iovMax);
+            this.control = maxFds > 0 ? arena.allocate(Native.cmsgSpace(4L * maxFds), 8) : MemorySegment.NULL;
+            this.err = Native.errnoSegment(arena);
+        }
+    }
 
     private final FdOwner owner;
     private final Path path;
     private final Object fileKey;
     private final ReentrantLock sendLock = new ReentrantLock();
+    private final ReentrantLock receiveLock = new ReentrantLock();
+    /** Native msghdr/iovec/control/errno reused by every send (guarded by sendLock). */
+    private final IoScratch sendScratch = new IoScratch(Arena.ofAuto(), SCRATCH_IOVECS, MAX_FDS);
+    /** The same for receives (guarded by receiveLock; a concurrent receive uses a temporary one). */
+    private final IoScratch receiveScratch = new IoScratch(Arena.ofAuto(), 1, MAX_FDS);
     private volatile int maxFds = DEFAULT_MAX_FDS;
 
     private UnixSocket(int fd, Path path, Object fileKey) {
@@ -273,7 +299,9 @@ public final class UnixSocket implements AutoCloseable {
         }
         long total = 0;
         for (int i = 0; i < parts.length; i++) {
-            requireNative(parts[i], "part " + i);
+            if (parts[i] == null || !parts[i].isNative()) {
+                requireNative(parts[i], "part " + i); // builds the message only when it fails
+            }
             total += parts[i].byteSize();
         }
         if (total == 0) {
@@ -285,8 +313,15 @@ public final class UnixSocket implements AutoCloseable {
         sendLock.lock();
         try {
             int fd = owner.acquire("sendmsg");
-            try (Arena arena = Arena.ofConfined()) {
-                sendAll(arena, fd, fds, nfds, parts, total);
+            try {
+                if (parts.length <= sendScratch.iovMax) {
+                    sendAll(sendScratch, fd, fds, nfds, parts, total);
+                } else {
+                    try (Arena arena = Arena.ofConfined()) {
+                        sendAll(new IoScratch(arena, Math.min(parts.length, Native.IOV_MAX), nfds), fd, fds, nfds,
+                                parts, total);
+                    }
+                }
             } finally {
                 owner.release();
             }
@@ -295,14 +330,16 @@ public final class UnixSocket implements AutoCloseable {
         }
     }
 
-    private static void sendAll(Arena arena, int fd, int[] fds, int nfds, MemorySegment[] parts, long total)
+    private static void sendAll(IoScratch scratch, int fd, int[] fds, int nfds, MemorySegment[] parts, long total)
             throws LinuxException {
-        int iovMax = Math.min(parts.length, Native.IOV_MAX);
-        MemorySegment msg = arena.allocate(Native.MSGHDR);
-        MemorySegment iov = arena.allocate(Native.IOVEC, iovMax);
+        int iovMax = scratch.iovMax;
+        MemorySegment msg = scratch.msg;
+        MemorySegment iov = scratch.iov;
         MemorySegment control = MemorySegment.NULL;
+        long controlLen = 0;
         if (nfds > 0) {
-            control = arena.allocate(Native.cmsgSpace(4L * nfds), 8);
+            control = scratch.control;
+            controlLen = Native.cmsgSpace(4L * nfds);
             control.set(JAVA_LONG, 0, Native.cmsgLen(4L * nfds));
             control.set(JAVA_INT, Native.CMSG_LEVEL, Native.SOL_SOCKET);
             control.set(JAVA_INT, Native.CMSG_TYPE, Native.SCM_RIGHTS);
@@ -325,15 +362,15 @@ public final class UnixSocket implements AutoCloseable {
             for (int p = part; p < parts.length && n < iovMax; p++, off = 0) {
                 long len = parts[p].byteSize() - off;
                 if (len > 0) {
-                    iov.set(ADDRESS, n * IOVEC_SIZE, parts[p].asSlice(off));
+                    iov.set(JAVA_LONG, n * IOVEC_SIZE, parts[p].address() + off);
                     iov.set(JAVA_LONG, n * IOVEC_SIZE + 8, len);
                     n++;
                 }
             }
             msg.set(JAVA_LONG, Native.MSG_IOVLEN, n);
             msg.set(ADDRESS, Native.MSG_CONTROL, first ? control : MemorySegment.NULL);
-            msg.set(JAVA_LONG, Native.MSG_CONTROLLEN, first ? control.byteSize() : 0);
-            long w = Native.sendmsg(arena, fd, msg, Native.MSG_NOSIGNAL);
+            msg.set(JAVA_LONG, Native.MSG_CONTROLLEN, first ? controlLen : 0);
+            long w = Native.sendmsg(scratch.err, fd, msg, Native.MSG_NOSIGNAL);
             if (w == 0) {
                 throw new LinuxException("sendmsg", Errno.EIO.value(), "wrote 0 of " + (total - sent) + " bytes");
             }
@@ -369,30 +406,41 @@ public final class UnixSocket implements AutoCloseable {
             throw new IllegalArgumentException("receive into an empty segment");
         }
         int fd = owner.acquire("recvmsg");
-        try (Arena arena = Arena.ofConfined()) {
-            return receive(arena, fd, dst, fds);
+        try {
+            if (receiveLock.tryLock()) {
+                try {
+                    return receive(receiveScratch, fd, dst, fds);
+                } finally {
+                    receiveLock.unlock();
+                }
+            }
+            try (Arena arena = Arena.ofConfined()) {
+                return receive(new IoScratch(arena, 1, maxFds), fd, dst, fds);
+            }
         } finally {
             owner.release();
         }
     }
 
-    private long receive(Arena arena, int fd, MemorySegment dst, FdList fds) throws LinuxException {
+    private long receive(IoScratch scratch, int fd, MemorySegment dst, FdList fds) throws LinuxException {
         int max = maxFds;
-        MemorySegment msg = arena.allocate(Native.MSGHDR);
-        MemorySegment iov = arena.allocate(Native.IOVEC);
-        iov.set(ADDRESS, 0, dst);
+        MemorySegment msg = scratch.msg;
+        MemorySegment iov = scratch.iov;
+        iov.set(JAVA_LONG, 0, dst.address());
         iov.set(JAVA_LONG, 8, dst.byteSize());
         msg.set(ADDRESS, Native.MSG_IOV, iov);
         msg.set(JAVA_LONG, Native.MSG_IOVLEN, 1);
         MemorySegment control = MemorySegment.NULL;
+        long room = 0;
         if (max > 0) {
-            control = arena.allocate(Native.cmsgSpace(4L * max), 8);
-            msg.set(ADDRESS, Native.MSG_CONTROL, control);
-            msg.set(JAVA_LONG, Native.MSG_CONTROLLEN, control.byteSize());
+            control = scratch.control;
+            room = Native.cmsgSpace(4L * max); // the kernel truncates (MSG_CTRUNC) beyond maxFds, as documented
         }
-        long n = Native.recvmsg(arena, fd, msg, Native.MSG_CMSG_CLOEXEC);
+        msg.set(ADDRESS, Native.MSG_CONTROL, control);
+        msg.set(JAVA_LONG, Native.MSG_CONTROLLEN, room);
+        long n = Native.recvmsg(scratch.err, fd, msg, Native.MSG_CMSG_CLOEXEC);
         int flags = msg.get(JAVA_INT, Native.MSG_FLAGS);
-        long controlLen = Math.min(msg.get(JAVA_LONG, Native.MSG_CONTROLLEN), control.byteSize());
+        long controlLen = Math.min(msg.get(JAVA_LONG, Native.MSG_CONTROLLEN), room);
         long header = Native.CMSGHDR.byteSize();
         for (long off = 0; off + header <= controlLen; ) {
             long len = control.get(JAVA_LONG, off);
@@ -423,7 +471,7 @@ public final class UnixSocket implements AutoCloseable {
         long size = dst.byteSize();
         long done = 0;
         while (done < size) {
-            long n = receive(dst.asSlice(done), fds);
+            long n = receive(done == 0 ? dst : dst.asSlice(done), fds);
             if (n == 0) {
                 throw new EOFException("end of stream after " + done + " of " + size + " bytes");
             }
@@ -486,6 +534,29 @@ public final class UnixSocket implements AutoCloseable {
     }
 
     /** The kernel send buffer size (SO_SNDBUF), in bytes. */
+    /**
+     * Sets {@code SO_RCVTIMEO}: a {@link #receive} that waits longer than {@code timeout} for data fails with
+     * {@link LinuxException} {@code EAGAIN}; {@link java.time.Duration#ZERO} waits forever (the default).
+     */
+    public void receiveTimeout(java.time.Duration timeout) throws IOException {
+        if (timeout.isNegative()) {
+            throw new IllegalArgumentException("negative receive timeout " + timeout);
+        }
+        int fd = owner.acquire("setsockopt");
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment tv = arena.allocate(16, 8);
+            long micros = timeout.toNanos() / 1000;
+            if (micros == 0 && !timeout.isZero()) {
+                micros = 1; // a tiny timeout must not mean "forever"
+            }
+            tv.set(JAVA_LONG, 0, micros / 1_000_000);
+            tv.set(JAVA_LONG, 8, micros % 1_000_000);
+            Native.setsockopt(arena, fd, Native.SOL_SOCKET, Native.SO_RCVTIMEO, tv);
+        } finally {
+            owner.release();
+        }
+    }
+
     public int sendBufferSize() throws IOException {
         return intOption(Native.SO_SNDBUF);
     }

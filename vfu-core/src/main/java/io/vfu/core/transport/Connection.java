@@ -14,11 +14,7 @@ import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.time.Duration;
 import java.util.ArrayDeque;
-import java.util.Map;
-import java.util.concurrent.CompletableFuture;
-import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
-import java.util.concurrent.TimeoutException;
 import java.util.concurrent.locks.ReentrantLock;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -35,6 +31,10 @@ import org.slf4j.LoggerFactory;
  * (a handler asking the peer for something, e.g. DMA_READ without a twin socket) reads its own reply inline
  * and queues commands that arrive meanwhile, so the peer is never left unserviced. Sending is serialised by
  * a lock held only while writing.
+ *
+ * <p>{@link #startCallerReads} is the alternative to a reader thread for a socket on which the peer sends
+ * nothing unprompted: the thread waiting in {@link #call} reads the socket itself, saving a thread hand-off
+ * (a wake-up) per round trip.
  *
  * <h2>Receive pipeline</h2>
  * header (16 bytes, with fds) → validate type and msg_size → msg_size above {@link TransportLimits#maxMessageSize}:
@@ -59,9 +59,19 @@ public final class Connection implements AutoCloseable {
 
     private final ReentrantLock sendLock = new ReentrantLock();
     private final MemorySegment sendScratch;
+    // Guarded by sendLock: the fixed-part view of sendScratch, the last header+fixed slice (sizes repeat), and
+    // the parts arrays handed to UnixSocket.send (no varargs array per message).
+    private final MemorySegment sendFixed;
+    private MemorySegment sendHead;
+    private final MemorySegment[] oneSendPart = new MemorySegment[1];
+    private final MemorySegment[] twoSendParts = new MemorySegment[2];
 
     private final Object lock = new Object();
-    private final Map<Integer, Pending> pending = new java.util.LinkedHashMap<>();
+    /** Calls in flight, oldest first (an intrusive list: no map entry or boxed msg_id per call). */
+    private Pending pendingHead;
+    private Pending pendingTail;
+    /** A finished Pending kept for the next call (no allocation per call in the single-caller case). */
+    private Pending sparePending;
     /** msg_ids of calls that timed out, whose replies may still come (bounded). */
     private final java.util.Set<Integer> abandoned = new java.util.LinkedHashSet<>();
     private int lastMsgId;
@@ -73,10 +83,18 @@ public final class Connection implements AutoCloseable {
     private CommandHandler handler;
     private final MemorySegment headerBuf;
     private MemorySegment receiveBuf;
+    /** The last slice of receiveBuf handed out (command sizes repeat: reused while the size does). */
+    private MemorySegment receiveSlice;
     private final ArrayDeque<IncomingCommand> queued = new ArrayDeque<>();
     private int inlineDepth;
+    /** An empty fd list for the next message, or null while it is lent out (reader thread only). */
+    private FdList spareFds = new FdList();
 
     private volatile boolean closeRequested;
+    /** Caller-reads mode ({@link #startCallerReads}); readLock is held by the caller reading the socket. */
+    private volatile boolean callerReads;
+    private final ReentrantLock readLock = new ReentrantLock();
+    private boolean closedCallbackDone; // guarded by lock
     private volatile boolean readerFinished;
     private volatile boolean endAfterReply;
     private volatile boolean socketClosed;
@@ -92,6 +110,8 @@ public final class Connection implements AutoCloseable {
         this.name = name;
         socket.maxFds(limits.maxFds());
         this.sendScratch = arena.allocate(SEND_SCRATCH, 8);
+        this.sendFixed = sendScratch.asSlice(Header.SIZE);
+        this.sendHead = sendScratch.asSlice(0, Header.SIZE);
         this.headerBuf = arena.allocate(Header.SIZE, 8);
         this.lastMsgId = (int) (System.nanoTime() & 0xFFFF);
     }
@@ -112,6 +132,13 @@ public final class Connection implements AutoCloseable {
     public void limits(TransportLimits newLimits) {
         this.limits = newLimits;
         socket.maxFds(newLimits.maxFds());
+        if (callerReads) {
+            try {
+                socket.receiveTimeout(newLimits.replyTimeout());
+            } catch (IOException e) {
+                log.debug("{}: receive timeout: {}", name, e.toString());
+            }
+        }
     }
 
     // ------------------------------------------------------------------------------------------------
@@ -124,10 +151,56 @@ public final class Connection implements AutoCloseable {
             if (reader != null) {
                 throw new IllegalStateException("connection already has a reader");
             }
+            if (callerReads) {
+                // Leaving caller-reads mode: allowed only while no call is in flight (no caller is reading).
+                if (pendingHead != null || readLock.isLocked()) {
+                    throw new IllegalStateException(name + ": cannot start a reader while calls are in flight");
+                }
+                callerReads = false;
+                try {
+                    socket.receiveTimeout(Duration.ZERO); // the reader thread waits for as long as it takes
+                } catch (IOException e) {
+                    throw new java.io.UncheckedIOException(name + ": cannot clear the receive timeout", e);
+                }
+            }
             reader = t;
         }
         t.start();
     }
+
+    /**
+     * Serves without a reader thread: a thread waiting in {@link #call} reads the socket itself (one at a
+     * time; it also completes other callers' calls and runs commands that arrive meanwhile on its own
+     * thread). This saves a thread hand-off per round trip (two wake-ups instead of three), but messages
+     * are only read while a call is waiting (or {@link #isEnded()} looks): use it only where the peer sends
+     * nothing unprompted, e.g. a vfio-user client's main socket once a twin socket carries the server's
+     * commands. {@link #start} switches to a reader thread later (while no call is in flight).
+     */
+    public void startCallerReads(CommandHandler handler) throws IOException {
+        synchronized (lock) {
+            if (reader != null || callerReads) {
+                throw new IllegalStateException("connection already has a reader");
+            }
+            // The reading caller blocks in recvmsg (no poll first); SO_RCVTIMEO bounds the wait.
+            socket.receiveTimeout(limits.replyTimeout());
+            this.handler = handler;
+            callerReads = true;
+        }
+    }
+
+    /** A header receive timed out in caller-reads mode (nothing consumed). Preallocated, no stack trace. */
+    private static final class ReceiveTimedOut extends IOException {
+        ReceiveTimedOut() {
+            super("receive timed out");
+        }
+
+        @Override
+        public synchronized Throwable fillInStackTrace() {
+            return this; // a control-flow signal: no stack trace
+        }
+    }
+
+    private static final ReceiveTimedOut RECEIVE_TIMED_OUT = new ReceiveTimedOut();
 
     /** Runs the reader loop on the calling thread until the connection ends. */
     public void serve(CommandHandler handler) {
@@ -185,10 +258,19 @@ public final class Connection implements AutoCloseable {
      * @return false on a clean end of stream before a header
      */
     private boolean readMessage(Pending waiting) throws IOException {
-        FdList fds = new FdList();
+        FdList fds = spareFds != null ? spareFds : new FdList();
+        spareFds = null;
         boolean handedOn = false;
         try {
-            long n = socket.receive(headerBuf, fds);
+            long n;
+            try {
+                n = socket.receive(headerBuf, fds);
+            } catch (io.vfu.core.linux.LinuxException e) {
+                if (callerReads && e.errnoValue() == Errno.EAGAIN.value()) {
+                    throw RECEIVE_TIMED_OUT; // SO_RCVTIMEO: no message started, framing intact
+                }
+                throw e;
+            }
             if (n == 0) {
                 return false;
             }
@@ -255,6 +337,7 @@ public final class Connection implements AutoCloseable {
         } finally {
             if (!handedOn) {
                 fds.close();
+                spareFds = fds;
             }
         }
     }
@@ -264,8 +347,12 @@ public final class Connection implements AutoCloseable {
             // Grows geometrically up to the bound; never beyond what the limits allow.
             long want = Math.max(size, receiveBuf == null ? 4096 : Math.min(receiveBuf.byteSize() * 2, limits.maxMessageSize()));
             receiveBuf = arena.allocate(want, 8);
+            receiveSlice = null;
         }
-        return receiveBuf.asSlice(0, size);
+        if (receiveSlice == null || receiveSlice.byteSize() != size) {
+            receiveSlice = receiveBuf.asSlice(0, size);
+        }
+        return receiveSlice;
     }
 
     private void skipBody(long bytes, FdList fds, TransportLimits lim) throws IOException {
@@ -280,8 +367,8 @@ public final class Connection implements AutoCloseable {
     private boolean readReply(Header header, FdList fds, TransportLimits lim) throws IOException {
         Pending p;
         synchronized (lock) {
-            p = pending.get(header.msgId());
-            if (p != null && p.command.code() == header.cmd() && !p.future.isDone()) {
+            p = findPending(header.msgId());
+            if (p != null && p.command.code() == header.cmd() && !p.isDone()) {
                 p.receiving = true;
             } else {
                 p = null;
@@ -299,7 +386,7 @@ public final class Connection implements AutoCloseable {
                 // Error replies should be header-only, but libvfio-user sometimes attaches a payload (§3.2).
                 skipBody(size, fds, lim);
                 fds.close();
-                p.future.completeExceptionally(new VfioUserException(Errno.fromWire(header.error()),
+                p.fail(new VfioUserException(Errno.fromWire(header.error()),
                         name + ": " + p.command + " msg_id " + header.msgId() + " failed (peer errno "
                                 + header.error() + ")"));
                 return false;
@@ -307,18 +394,22 @@ public final class Connection implements AutoCloseable {
             if (size > room || fds.truncated()) {
                 skipBody(size, fds, lim);
                 fds.close();
-                p.future.completeExceptionally(new VfioUserException(Errno.E2BIG, name + ": " + p.command
+                p.fail(new VfioUserException(Errno.E2BIG, name + ": " + p.command
                         + " reply " + (fds.truncated() ? "carried too many fds" : "of " + size
                         + " bytes exceeds the " + room + "-byte limit")));
                 return false;
             }
             MemorySegment body = p.replyBuffer != null
-                    ? p.replyBuffer.asSlice(0, size)
+                    ? (p.replyBuffer.byteSize() == size ? p.replyBuffer : p.replyBuffer.asSlice(0, size))
                     : Arena.ofAuto().allocate(Math.max(size, 1), 8).asSlice(0, size);
             if (size > 0) {
                 socket.receiveFully(body, fds);
             }
-            p.future.complete(new ReceivedReply(header, body, fds));
+            if (fds.isEmpty() && !fds.truncated()) {
+                p.complete(new ReceivedReply(header, body, FdList.none()));
+                return false; // the reader keeps its (empty) list for the next message
+            }
+            p.complete(new ReceivedReply(header, body, fds));
             return true;
         } finally {
             synchronized (lock) {
@@ -340,8 +431,8 @@ public final class Connection implements AutoCloseable {
                 log.debug("{}: discarding late {}", name, header);
                 return;
             }
-            for (Pending p : pending.values()) {
-                if (!p.future.isDone() && !p.receiving) {
+            for (Pending p = pendingHead; p != null; p = p.next) {
+                if (!p.isDone() && !p.receiving) {
                     oldest = p;
                     break;
                 }
@@ -349,7 +440,7 @@ public final class Connection implements AutoCloseable {
         }
         log.warn("{}: discarding unexpected {}", name, header);
         if (oldest != null) {
-            oldest.future.completeExceptionally(new VfioUserException(Errno.EPROTO, name + ": expected the reply to "
+            oldest.fail(new VfioUserException(Errno.EPROTO, name + ": expected the reply to "
                     + oldest.command + " msg_id " + oldest.msgId + ", got " + header));
         }
     }
@@ -369,6 +460,7 @@ public final class Connection implements AutoCloseable {
         } finally {
             inlineDepth--;
             fds.close();
+            spareFds = fds; // empty again: reused for the next message
         }
         try {
             if (header.noReply()) {
@@ -421,7 +513,11 @@ public final class Connection implements AutoCloseable {
             return await(p);
         } finally {
             synchronized (lock) {
-                pending.remove(p.msgId);
+                unlink(p);
+                if (p.isDone() && !p.receiving && !p.abandoned) {
+                    p.reset();
+                    sparePending = p; // the reader is done with it: reuse for the next call
+                }
             }
         }
     }
@@ -439,8 +535,17 @@ public final class Connection implements AutoCloseable {
     private Pending register(Command command, MemorySegment replyBuffer) throws IOException {
         synchronized (lock) {
             checkOpen();
-            Pending p = new Pending(nextMsgId(), command, replyBuffer);
-            pending.put(p.msgId, p);
+            Pending p = sparePending != null ? sparePending : new Pending();
+            sparePending = null;
+            p.start(nextMsgId(), command, replyBuffer, Thread.currentThread());
+            p.prev = pendingTail;
+            if (pendingTail != null) {
+                pendingTail.next = p;
+            } else {
+                pendingHead = p;
+            }
+            pendingTail = p;
+            p.linked = true;
             return p;
         }
     }
@@ -456,37 +561,68 @@ public final class Connection implements AutoCloseable {
         // Unique among our own in-flight commands (§3.2 recommendation); 16-bit wrap.
         do {
             lastMsgId = (lastMsgId + 1) & 0xFFFF;
-        } while (pending.containsKey(lastMsgId));
+        } while (findPending(lastMsgId) != null);
         return lastMsgId;
+    }
+
+    /** The call in flight with this msg_id, or null (caller holds lock). */
+    private Pending findPending(int msgId) {
+        for (Pending p = pendingHead; p != null; p = p.next) {
+            if (p.msgId == msgId) {
+                return p;
+            }
+        }
+        return null;
+    }
+
+    /** Removes a call from the in-flight list (caller holds lock); idempotent. */
+    private void unlink(Pending p) {
+        if (!p.linked) {
+            return;
+        }
+        if (p.prev != null) {
+            p.prev.next = p.next;
+        } else {
+            pendingHead = p.next;
+        }
+        if (p.next != null) {
+            p.next.prev = p.prev;
+        } else {
+            pendingTail = p.prev;
+        }
+        p.prev = null;
+        p.next = null;
+        p.linked = false;
     }
 
     private ReceivedReply await(Pending p) throws IOException {
         Duration timeout = limits.replyTimeout();
+        if (callerReads) {
+            return awaitCallerReads(p, timeout);
+        }
         if (Thread.currentThread() == reader) {
             return awaitInline(p, timeout);
         }
         if (reader == null) {
             throw new IllegalStateException(name + ": call() needs a reader: start() or serve() the connection first");
         }
-        try {
-            return p.future.get(timeout.toNanos(), TimeUnit.NANOSECONDS);
-        } catch (TimeoutException e) {
+        if (!p.await(timeout.toNanos())) {
+            if (Thread.interrupted()) {
+                Thread.currentThread().interrupt();
+                throw new java.io.InterruptedIOException(name + ": interrupted waiting for " + p.command);
+            }
             abandon(p);
             return timedOut(p, timeout);
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            throw new java.io.InterruptedIOException(name + ": interrupted waiting for " + p.command);
-        } catch (ExecutionException e) {
-            throw rethrow(e.getCause());
         }
+        return p.result();
     }
 
     private ReceivedReply awaitInline(Pending p, Duration timeout) throws IOException {
         long deadline = System.nanoTime() + timeout.toNanos();
-        while (!p.future.isDone()) {
+        while (!p.isDone()) {
             long left = TimeUnit.NANOSECONDS.toMillis(deadline - System.nanoTime());
             if (left <= 0 || !socket.awaitReadable(left)) {
-                if (!p.future.isDone()) {
+                if (!p.isDone()) {
                     abandon(p);
                     throw new ReplyTimeoutException(name + ": no reply to " + p.command + " msg_id " + p.msgId
                             + " within " + timeout.toMillis() + " ms");
@@ -497,15 +633,93 @@ public final class Connection implements AutoCloseable {
                 end(new ConnectionClosedException(name + ": peer closed the connection"));
             }
         }
+        return p.result();
+    }
+
+    /** Caller-reads mode: read the socket until our reply is in, unless another caller is reading already. */
+    private ReceivedReply awaitCallerReads(Pending p, Duration timeout) throws IOException {
+        // Bounded by the reply timeout, or by SO_RCVTIMEO (the same duration) counted from when this thread
+        // began reading: with several callers a call may wait up to twice the timeout.
+        long deadline = System.nanoTime() + timeout.toNanos();
+        boolean receiveTimedOut = false;
+        while (!p.isDone()) {
+            long left = deadline - System.nanoTime();
+            if (left <= 0 || receiveTimedOut) {
+                abandon(p);
+                return timedOut(p, timeout);
+            }
+            if (readLock.tryLock()) {
+                try {
+                    while (!p.isDone() && !isEndedNoProbe()) {
+                        if (!readOneAsCaller()) {
+                            receiveTimedOut = true; // SO_RCVTIMEO expired with no message begun
+                            break;
+                        }
+                    }
+                } finally {
+                    if (closeRequested) {
+                        closeSocket();
+                    }
+                    readLock.unlock();
+                    wakeWaiters(); // another caller may have to take over reading
+                }
+            } else {
+                p.await(Math.min(left, TimeUnit.MILLISECONDS.toNanos(1)));
+            }
+        }
+        return p.result();
+    }
+
+    /** Reads one message as the reading caller; false if the receive timed out before a message began. */
+    private boolean readOneAsCaller() {
         try {
-            return p.future.getNow(null);
-        } catch (java.util.concurrent.CompletionException e) {
-            throw rethrow(e.getCause());
+            if (!readMessage(null)) {
+                endAsCaller(new ConnectionClosedException(name + ": peer closed the connection"));
+            }
+        } catch (ReceiveTimedOut e) {
+            return false;
+        } catch (IOException e) {
+            endAsCaller(e);
+        } catch (RuntimeException e) {
+            log.error("{}: reading failed", name, e);
+            endAsCaller(new ConnectionClosedException(name + ": reading failed: " + e, e));
+        }
+        return true;
+    }
+
+    private void endAsCaller(IOException cause) {
+        end(cause);
+        CommandHandler h;
+        synchronized (lock) {
+            if (closedCallbackDone) {
+                return;
+            }
+            closedCallbackDone = true;
+            h = handler;
+        }
+        if (h != null) {
+            try {
+                h.closed(cause instanceof ConnectionClosedException && cause.getCause() == null ? null : cause);
+            } catch (RuntimeException e) {
+                log.warn("{}: closed() callback failed", name, e);
+            }
+        }
+    }
+
+    private void wakeWaiters() {
+        synchronized (lock) {
+            for (Pending q = pendingHead; q != null; q = q.next) {
+                Thread w = q.waiter;
+                if (w != null && !q.isDone()) {
+                    java.util.concurrent.locks.LockSupport.unpark(w);
+                }
+            }
         }
     }
 
     private void abandon(Pending p) {
         synchronized (lock) {
+            p.abandoned = true;
             abandoned.add(p.msgId);
             if (abandoned.size() > 64) {
                 abandoned.remove(abandoned.iterator().next());
@@ -530,12 +744,8 @@ public final class Connection implements AutoCloseable {
                 }
             }
         }
-        if (p.future.isDone()) {
-            try {
-                return p.future.getNow(null);
-            } catch (java.util.concurrent.CompletionException e) {
-                throw rethrow(e.getCause());
-            }
+        if (p.isDone()) {
+            return p.result();
         }
         throw new ReplyTimeoutException(name + ": no reply to " + p.command + " msg_id " + p.msgId + " within "
                 + timeout.toMillis() + " ms");
@@ -585,15 +795,35 @@ public final class Connection implements AutoCloseable {
         sendLock.lock();
         try (Arena temp = (Header.SIZE + fixed > SEND_SCRATCH || (data.byteSize() > 0 && !data.isNative()))
                 ? Arena.ofConfined() : null) {
-            MemorySegment head = Header.SIZE + fixed > SEND_SCRATCH
-                    ? temp.allocate(Header.SIZE + fixed, 8) : sendScratch.asSlice(0, Header.SIZE + fixed);
-            Header.encode(head, msgId, cmd, msgSize, flags, 0);
-            payload.encodeFixed(head.asSlice(Header.SIZE));
-            if (data.byteSize() == 0) {
-                socket.send(fds, head);
+            MemorySegment head;
+            if (Header.SIZE + fixed > SEND_SCRATCH) {
+                head = temp.allocate(Header.SIZE + fixed, 8);
+                Header.encode(head, msgId, cmd, msgSize, flags, 0);
+                payload.encodeFixed(head.asSlice(Header.SIZE));
             } else {
-                MemorySegment tail = data.isNative() ? data : temp.allocate(data.byteSize(), 8).copyFrom(data);
-                socket.send(fds, head, tail);
+                if (sendHead.byteSize() != Header.SIZE + fixed) {
+                    sendHead = sendScratch.asSlice(0, Header.SIZE + fixed);
+                }
+                head = sendHead;
+                Header.encode(head, msgId, cmd, msgSize, flags, 0);
+                payload.encodeFixed(sendFixed);
+            }
+            if (data.byteSize() == 0) {
+                oneSendPart[0] = head;
+                try {
+                    socket.send(fds, oneSendPart);
+                } finally {
+                    oneSendPart[0] = null;
+                }
+            } else {
+                twoSendParts[0] = head;
+                twoSendParts[1] = data.isNative() ? data : temp.allocate(data.byteSize(), 8).copyFrom(data);
+                try {
+                    socket.send(fds, twoSendParts);
+                } finally {
+                    twoSendParts[0] = null;
+                    twoSendParts[1] = null;
+                }
             }
         } finally {
             sendLock.unlock();
@@ -611,16 +841,40 @@ public final class Connection implements AutoCloseable {
             }
             ended = true;
             endCause = cause;
-            toFail = pending.values().toArray(Pending[]::new);
+            java.util.List<Pending> all = new java.util.ArrayList<>();
+            for (Pending p = pendingHead; p != null; p = p.next) {
+                all.add(p);
+            }
+            toFail = all.toArray(Pending[]::new);
         }
         shutdownQuietly();
         for (Pending p : toFail) {
-            p.future.completeExceptionally(cause);
+            p.fail(cause);
         }
     }
 
     /** True once the connection ended (peer gone, fatal framing error, or closed). */
     public boolean isEnded() {
+        if (callerReads && !isEndedNoProbe() && !closeRequested && readLock.tryLock()) {
+            // Nobody reads between calls in caller-reads mode: look whether the peer has gone (or sent something).
+            try {
+                while (!isEndedNoProbe() && !closeRequested && socket.awaitReadable(0)) {
+                    readOneAsCaller();
+                }
+            } catch (IOException e) {
+                endAsCaller(e);
+            } finally {
+                if (closeRequested) {
+                    closeSocket();
+                }
+                readLock.unlock();
+                wakeWaiters();
+            }
+        }
+        return isEndedNoProbe();
+    }
+
+    private boolean isEndedNoProbe() {
         synchronized (lock) {
             return ended;
         }
@@ -642,6 +896,17 @@ public final class Connection implements AutoCloseable {
     public void close() {
         closeRequested = true;
         end(new ConnectionClosedException(name + ": connection closed"));
+        if (callerReads) {
+            // The caller reading the socket (if any) closes it on its way out: end() shut it down.
+            if (readLock.tryLock()) {
+                try {
+                    closeSocket();
+                } finally {
+                    readLock.unlock();
+                }
+            }
+            return;
+        }
         Thread r = reader;
         if (r != null && r != Thread.currentThread() && r.isAlive()) {
             try {
@@ -670,17 +935,93 @@ public final class Connection implements AutoCloseable {
         arena.close();
     }
 
+    /**
+     * One call in flight. Completed once by whichever thread learns the outcome (the reader, a timeout, the
+     * end of the connection); awaited by the calling thread only. Reused by the next call once finished
+     * (see {@link #call(Request, int[], MemorySegment)}).
+     */
     private static final class Pending {
-        final int msgId;
-        final Command command;
-        final MemorySegment replyBuffer;
-        final CompletableFuture<ReceivedReply> future = new CompletableFuture<>();
-        boolean receiving; // guarded by Connection.lock
+        private static final java.lang.invoke.VarHandle OUTCOME;
 
-        Pending(int msgId, Command command, MemorySegment replyBuffer) {
-            this.msgId = msgId;
-            this.command = command;
-            this.replyBuffer = replyBuffer;
+        static {
+            try {
+                OUTCOME = java.lang.invoke.MethodHandles.lookup().findVarHandle(Pending.class, "outcome", Object.class);
+            } catch (ReflectiveOperationException e) {
+                throw new ExceptionInInitializerError(e);
+            }
+        }
+
+        int msgId;
+        Command command;
+        MemorySegment replyBuffer;
+        Thread waiter;
+        /** ReceivedReply or Throwable once done. */
+        private volatile Object outcome;
+        // Guarded by Connection.lock:
+        boolean receiving;
+        boolean abandoned;
+        boolean linked;
+        Pending prev;
+        Pending next;
+
+        void start(int id, Command cmd, MemorySegment buffer, Thread thread) {
+            msgId = id;
+            command = cmd;
+            replyBuffer = buffer;
+            waiter = thread;
+        }
+
+        void reset() {
+            command = null;
+            replyBuffer = null;
+            waiter = null;
+            receiving = false;
+            abandoned = false;
+            outcome = null;
+        }
+
+        boolean isDone() {
+            return outcome != null;
+        }
+
+        boolean complete(ReceivedReply reply) {
+            return finish(reply);
+        }
+
+        boolean fail(Throwable cause) {
+            return finish(cause);
+        }
+
+        private boolean finish(Object o) {
+            if (!OUTCOME.compareAndSet(this, null, o)) {
+                return false;
+            }
+            Thread w = waiter;
+            if (w != null) {
+                java.util.concurrent.locks.LockSupport.unpark(w);
+            }
+            return true;
+        }
+
+        /** Waits up to {@code nanos} for the outcome; false on timeout or interrupt (interrupt status kept). */
+        boolean await(long nanos) {
+            long deadline = System.nanoTime() + nanos;
+            while (outcome == null) {
+                long left = deadline - System.nanoTime();
+                if (left <= 0 || Thread.currentThread().isInterrupted()) {
+                    return outcome != null;
+                }
+                java.util.concurrent.locks.LockSupport.parkNanos(this, left);
+            }
+            return true;
+        }
+
+        ReceivedReply result() throws IOException {
+            Object o = outcome;
+            if (o instanceof ReceivedReply r) {
+                return r;
+            }
+            throw rethrow((Throwable) o);
         }
     }
 }

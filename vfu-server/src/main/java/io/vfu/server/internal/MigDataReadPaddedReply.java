@@ -11,10 +11,28 @@ import java.lang.foreign.MemorySegment;
  * size = bytes returned, then the whole requested length of data (valid bytes first, zero padding after).
  * libvfio-user's sample client reads exactly 8 + requested bytes, so an unpadded reply would desynchronise it.
  *
- * @param size   valid bytes
- * @param padded a segment of the requested length whose first {@code size} bytes are the data, the rest zero
+ * <p>Mutable and reused by its {@link Session} for every MIG_DATA_READ (a session answers one command at a
+ * time, and the reply is sent before the next one is handled): the hot path allocates no reply object.
  */
-record MigDataReadPaddedReply(long size, MemorySegment padded) implements Reply {
+final class MigDataReadPaddedReply implements Reply {
+    private long size;
+    private MemorySegment padded;
+
+    /**
+     * @param size   valid bytes
+     * @param padded a segment of the requested length whose first {@code size} bytes are the data, the rest zero
+     * @return this
+     */
+    MigDataReadPaddedReply set(long size, MemorySegment padded) {
+        this.size = size;
+        this.padded = padded;
+        return this;
+    }
+
+    long size() {
+        return size;
+    }
+
     @Override
     public Command command() {
         return Command.MIG_DATA_READ;

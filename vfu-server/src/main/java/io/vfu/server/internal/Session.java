@@ -26,7 +26,6 @@ import io.vfu.core.protocol.ProtocolVersion;
 import io.vfu.core.protocol.RegionIndex;
 import io.vfu.core.protocol.RegionInfoRequest;
 import io.vfu.core.protocol.RegionIoFdsRequest;
-import io.vfu.core.protocol.RegionReadReply;
 import io.vfu.core.protocol.RegionReadRequest;
 import io.vfu.core.protocol.RegionWriteMultiReply;
 import io.vfu.core.protocol.RegionWriteMultiRequest;
@@ -68,6 +67,12 @@ public final class Session implements CommandHandler, AutoCloseable {
     private Connection twin;
     private boolean negotiated;
     private Capabilities clientCaps = Capabilities.NONE;
+    // Hot-path replies, reused (one command at a time on this session's thread; sent before the next).
+    private final RegionReadReplyView regionReadReply = new RegionReadReplyView();
+    private final Response regionReadResponse = Response.of(regionReadReply);
+    private final MigDataReadPaddedReply migDataReadReply = new MigDataReadPaddedReply();
+    private final Response migDataReadResponse = Response.of(migDataReadReply);
+    private MemorySegment lastSlice;
 
     public Session(DeviceRuntime runtime, UnixSocket socket, ServerSettings settings) {
         this.runtime = runtime;
@@ -78,6 +83,7 @@ public final class Session implements CommandHandler, AutoCloseable {
                 .withMaxFds(settings.maxMsgFds());
         this.connection = new Connection(socket, limits, "server");
         this.dataBuffer = arena.allocate(settings.maxDataXferSize(), 8);
+        this.lastSlice = dataBuffer.asSlice(0, 0);
         this.features = new FeatureHandler(runtime);
     }
 
@@ -192,7 +198,9 @@ public final class Session implements CommandHandler, AutoCloseable {
         if (settings.twinSocket() && clientCaps.twinSocketSupported() && clientCaps.maxMsgFdsOrDefault() >= 1) {
             UnixSocket[] pair = UnixSocket.pair();
             twin = new Connection(pair[0], connection.limits(), "server-twin");
-            twin.start(cmd -> {
+            // The client sends nothing unprompted on the twin socket (only replies to our DMA messages): the
+            // device thread waiting for a reply reads it itself, without a hand-off to a reader thread.
+            twin.startCallerReads(cmd -> {
                 throw new VfioUserException(Errno.EINVAL, "no commands are served on the twin socket");
             });
             peerEnd = pair[1];
@@ -213,9 +221,10 @@ public final class Session implements CommandHandler, AutoCloseable {
             throw new VfioUserException(Errno.EINVAL, "REGION_READ: count " + r.count() + " exceeds "
                     + dataBuffer.byteSize());
         }
-        MemorySegment data = dataBuffer.asSlice(0, r.count());
+        MemorySegment data = dataSlice(r.count());
         runtime.read(regionIndex(r.region()), r.offset(), data);
-        return Response.of(new RegionReadReply(r.offset(), r.region(), data));
+        regionReadReply.set(r.offset(), r.region(), data);
+        return regionReadResponse;
     }
 
     /**
@@ -232,12 +241,21 @@ public final class Session implements CommandHandler, AutoCloseable {
 
     private Response migDataRead(MigDataReadRequest r) {
         checkMigDataSize(r.size(), "MIG_DATA_READ");
-        MemorySegment padded = dataBuffer.asSlice(0, r.size());
+        MemorySegment padded = dataSlice(r.size());
         long n = runtime.migration().readData(padded);
         if (n < r.size()) {
             padded.asSlice(n).fill((byte) 0);
         }
-        return Response.of(new MigDataReadPaddedReply(n, padded));
+        migDataReadReply.set(n, padded);
+        return migDataReadResponse;
+    }
+
+    /** The first {@code size} bytes of the data buffer; the last slice is reused (repeated sizes are the rule). */
+    private MemorySegment dataSlice(long size) {
+        if (lastSlice.byteSize() != size) {
+            lastSlice = dataBuffer.asSlice(0, size);
+        }
+        return lastSlice;
     }
 
     /** MIG_DATA sizes are bounded by the client's max_data_xfer_size (libvfio-user) and by our buffer. */

@@ -1,0 +1,439 @@
+package io.vfu.bench;
+
+import io.vfu.client.ClientOptions;
+import io.vfu.client.GuestMemory;
+import io.vfu.client.VfioUserClient;
+import io.vfu.core.protocol.DeviceFeatureRequest;
+import io.vfu.core.protocol.DmaMapRequest;
+import io.vfu.core.protocol.DmaReadReply;
+import io.vfu.core.protocol.DmaReadRequest;
+import io.vfu.core.protocol.DmaWriteReply;
+import io.vfu.core.protocol.DmaWriteRequest;
+import io.vfu.core.protocol.FeaturePayload;
+import io.vfu.core.protocol.Header;
+import io.vfu.core.protocol.MigDataReadReply;
+import io.vfu.core.protocol.MigDataReadRequest;
+import io.vfu.core.protocol.MigDataWriteRequest;
+import io.vfu.core.protocol.MigrationState;
+import io.vfu.core.protocol.RegionIndex;
+import io.vfu.core.protocol.RegionReadReply;
+import io.vfu.core.protocol.RegionReadRequest;
+import io.vfu.core.protocol.RegionWriteReply;
+import io.vfu.core.protocol.RegionWriteRequest;
+import java.io.IOException;
+import java.io.PrintStream;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.lang.management.ManagementFactory;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+
+/**
+ * The end-to-end benchmark set of {@code vfu bench}. Each benchmark measures the vfio-user figure and, in the
+ * same run against the same server process, a baseline of the same bytes over a raw UNIX socket (or a
+ * memcpy), so the result is a ratio that survives a noisy machine. Client (this JVM) and server (a child JVM,
+ * {@link BenchServer}) are pinned to CPU 0 when {@code taskset} is available.
+ */
+public final class Bench {
+    private static final com.sun.management.ThreadMXBean THREADS =
+            (com.sun.management.ThreadMXBean) ManagementFactory.getThreadMXBean();
+    static final long MiB = 1L << 20;
+    static final long KiB = 1L << 10;
+    private static final long GUEST_IOVA = 0x10_0000;
+    private static final long DIRTY_IOVA = 1L << 40;
+    private static final long DIRTY_LENGTH = 16L << 30;
+    private static final long DIRTY_PAGE = 4096;
+
+    /** Sizes of one run. */
+    public record Config(String name, int latencyOps, long migBytes, long dmaBytes, int dirtyReports, int allocOps,
+                         boolean pin, boolean allocOnly) {
+        /** The full set (about a minute on a quiet 2-core machine). */
+        public static Config full() {
+            return new Config("full", 50_000, 512 * MiB, 256 * MiB, 200, 20_000, true, false);
+        }
+
+        /** {@code --quick}: well under two minutes. */
+        public static Config quick() {
+            return new Config("quick", 10_000, 128 * MiB, 64 * MiB, 40, 5_000, true, false);
+        }
+
+        /** A smoke test of every benchmark (figures meaningless). */
+        public static Config tiny() {
+            return new Config("tiny", 200, 8 * MiB, 2 * MiB, 3, 200, true, false);
+        }
+
+        public Config withPin(boolean p) {
+            return new Config(name, latencyOps, migBytes, dmaBytes, dirtyReports, allocOps, p, allocOnly);
+        }
+
+        /** Only the allocation figures (for working on the hot paths). */
+        public Config allocationOnly() {
+            return new Config(name + ", allocation only", latencyOps, migBytes, dmaBytes, dirtyReports, allocOps, pin,
+                    true);
+        }
+    }
+
+    /** One measured figure against its baseline; {@code ratio} = figure / baseline. */
+    public record Row(String name, String unit, double figure, double baseline, String detail, String target) {
+        public double ratio() {
+            return figure / baseline;
+        }
+
+        Row withTarget(String t) {
+            return new Row(name, unit, figure, baseline, detail, t);
+        }
+    }
+
+    /** Heap bytes allocated per operation in steady state, per process (all threads). */
+    public record Alloc(String path, long ops, double clientBytesPerOp, double serverBytesPerOp) {
+    }
+
+    /** Everything a run produced. */
+    public record Report(String config, String machine, String pinning, String loadBefore, String loadAfter,
+                         List<Row> rows, List<Alloc> alloc, List<String> notes) {
+    }
+
+    private final Config config;
+    private final PrintStream progress;
+
+    private Bench(Config config, PrintStream progress) {
+        this.config = config;
+        this.progress = progress;
+    }
+
+    /** Runs every benchmark; {@code progress} gets one line per benchmark (may be a null stream). */
+    public static Report run(Config config, PrintStream progress) throws IOException, InterruptedException {
+        return new Bench(config, progress).run();
+    }
+
+    private Report run() throws IOException, InterruptedException {
+        String loadBefore = Machine.loadAverage();
+        String machine = Machine.describe(); // before pinning: availableProcessors follows the affinity
+        long maxTransfer = 4 * MiB;
+        List<Row> rows = new ArrayList<>();
+        List<Alloc> alloc = new ArrayList<>();
+        List<String> notes = new ArrayList<>();
+        try (Pinning pinning = config.pin() ? Pinning.pinSelf(0) : Pinning.none();
+             ServerProcess server = ServerProcess.start(maxTransfer, pinning.active());
+             VfioUserClient client = VfioUserClient.connect(server.deviceSocket(),
+                     ClientOptions.builder().maxDataXferSize(maxTransfer).build());
+             Raw.Client raw = new Raw.Client(server.rawSocket(), maxTransfer + 4096);
+             Arena arena = Arena.ofConfined()) {
+            Ctx c = new Ctx(client, raw, arena.allocate(maxTransfer, 64));
+            if (config.allocOnly()) {
+                MemorySegment four = arena.allocate(4, 8);
+                for (int i = 0; i < config.allocOps(); i++) {
+                    client.read(RegionIndex.CONFIG, 0, four); // warm up
+                }
+                allocRegionRead(c, alloc);
+                allocMigDataRead(c, alloc);
+            } else {
+                regionAccess(c, rows, alloc);
+                migration(c, rows, alloc);
+                dma(c, rows);
+                dirty(c, rows);
+            }
+            notes.add("migration over TCP (downtime, total time, 1/2/4 channels vs raw TCP): not measured, the"
+                    + " migration engine does not exist yet");
+            String pinned = pinning.describe();
+            return new Report(config.name(), machine, pinned, loadBefore, Machine.loadAverage(), rows,
+                    alloc, notes);
+        }
+    }
+
+    private record Ctx(VfioUserClient client, Raw.Client raw, MemorySegment buffer) {
+        long reg(int offset) throws IOException {
+            client.read(RegionIndex.BAR0, offset, buffer.asSlice(0, 8));
+            return buffer.get(ValueLayout.JAVA_LONG_UNALIGNED, 0);
+        }
+
+        void reg(int offset, long value) throws IOException {
+            MemorySegment v = buffer.asSlice(0, 8);
+            v.set(ValueLayout.JAVA_LONG_UNALIGNED, 0, value);
+            client.write(RegionIndex.BAR0, offset, v);
+        }
+
+        long serverAllocated() throws IOException {
+            return reg(BenchDevice.ALLOCATED);
+        }
+    }
+
+    private void say(String what) {
+        progress.println("  " + what);
+        progress.flush();
+    }
+
+    // ------------------------------------------------------------------------------------------------
+    // Region access
+
+    private void regionAccess(Ctx c, List<Row> rows, List<Alloc> alloc) throws IOException {
+        int n = config.latencyOps();
+        long[] t = new long[n];
+        long[] base = new long[n];
+        MemorySegment four = Arena.ofAuto().allocate(4, 8);
+        MemorySegment eight = Arena.ofAuto().allocate(8, 8);
+
+        say("REGION_READ 4 bytes of config space vs raw ping-pong");
+        int readReq = Header.SIZE + RegionReadRequest.SIZE;
+        int readReply = Header.SIZE + RegionReadReply.FIXED_SIZE + 4;
+        for (int round = 0; round < 2; round++) { // round 0 warms up
+            for (int i = 0; i < n; i++) {
+                long t0 = System.nanoTime();
+                c.client().read(RegionIndex.CONFIG, 0, four);
+                t[i] = System.nanoTime() - t0;
+            }
+            c.raw().pingPong(readReq, readReply, base);
+        }
+        rows.add(latency("REGION_READ 4 B config", t, base, readReq + "/" + readReply + " B ping-pong"));
+
+        say("REGION_WRITE 8 bytes to BAR0 vs raw ping-pong");
+        int writeReq = Header.SIZE + RegionWriteRequest.FIXED_SIZE + 8;
+        int writeReply = Header.SIZE + RegionWriteReply.SIZE;
+        for (int round = 0; round < 2; round++) {
+            for (int i = 0; i < n; i++) {
+                long t0 = System.nanoTime();
+                c.client().write(RegionIndex.BAR0, BenchDevice.SCRATCH, eight);
+                t[i] = System.nanoTime() - t0;
+            }
+            c.raw().pingPong(writeReq, writeReply, base);
+        }
+        rows.add(latency("REGION_WRITE 8 B BAR0", t, base, writeReq + "/" + writeReply + " B ping-pong"));
+
+        allocRegionRead(c, alloc);
+    }
+
+    private void allocRegionRead(Ctx c, List<Alloc> alloc) throws IOException {
+        say("allocation per REGION_READ (steady state)");
+        MemorySegment four = c.buffer().asSlice(64, 4);
+        int ops = config.allocOps();
+        long s0 = c.serverAllocated();
+        long c0 = THREADS.getTotalThreadAllocatedBytes();
+        for (int i = 0; i < ops; i++) {
+            c.client().read(RegionIndex.CONFIG, 0, four);
+        }
+        long c1 = THREADS.getTotalThreadAllocatedBytes();
+        long s1 = c.serverAllocated();
+        alloc.add(new Alloc("REGION_READ 4 B", ops, (double) (c1 - c0) / ops, (double) (s1 - s0) / ops));
+    }
+
+    private static Row latency(String name, long[] t, long[] base, String baselineWhat) {
+        long[] a = t.clone();
+        long[] b = base.clone();
+        Arrays.sort(a);
+        Arrays.sort(b);
+        double med = a[a.length / 2] / 1000.0;
+        double bmed = b[b.length / 2] / 1000.0;
+        double p99 = a[(int) Math.min(a.length - 1, Math.ceil(a.length * 0.99) - 1)] / 1000.0;
+        double bp99 = b[(int) Math.min(b.length - 1, Math.ceil(b.length * 0.99) - 1)] / 1000.0;
+        long sum = 0;
+        for (long x : t) {
+            sum += x;
+        }
+        double opsPerSec = t.length / (sum / 1e9);
+        String detail = String.format("p99 %.1f µs (raw %.1f, ratio %.2f), %,.0f ops/s; baseline %s", p99, bp99,
+                p99 / bp99, opsPerSec, baselineWhat);
+        return new Row(name + " median", "µs", med, bmed, detail, "≤ 1.05");
+    }
+
+    // ------------------------------------------------------------------------------------------------
+    // Migration data
+
+    private void migration(Ctx c, List<Row> rows, List<Alloc> alloc) throws IOException {
+        long total = config.migBytes();
+        long[] chunks = {64 * KiB, MiB, 4 * MiB};
+        VfioUserClient.MigrationDataSink sink = chunk -> { };
+        for (long chunk : chunks) {
+            say("MIG_DATA_READ " + total / MiB + " MiB in " + human(chunk) + " chunks vs raw stream");
+            long best = Long.MAX_VALUE;
+            long bestRaw = Long.MAX_VALUE;
+            for (int round = 0; round < 2; round++) {
+                c.reg(BenchDevice.MIG_BYTES, total);
+                c.client().setMigrationState(MigrationState.STOP_COPY);
+                long t0 = System.nanoTime();
+                long got = c.client().readMigrationData(sink, chunk);
+                long dt = System.nanoTime() - t0;
+                c.client().setMigrationState(MigrationState.RUNNING);
+                if (got != total) {
+                    throw new IOException("MIG_DATA_READ returned " + got + " of " + total + " bytes");
+                }
+                best = round == 0 ? best : Math.min(best, dt);
+                long r = c.raw().streamOut(chunk, total);
+                bestRaw = round == 0 ? bestRaw : Math.min(bestRaw, r);
+            }
+            rows.add(throughput("MIG_DATA_READ " + human(chunk), total, best, bestRaw,
+                    "reply " + (Header.SIZE + MigDataReadReply.FIXED_SIZE) + " B + data per "
+                            + (Header.SIZE + MigDataReadRequest.SIZE) + " B request; baseline raw stream in "
+                            + human(chunk) + " writes"));
+        }
+        allocMigDataRead(c, alloc);
+
+        MemorySegment src = c.buffer();
+        for (long chunk : chunks) {
+            say("MIG_DATA_WRITE " + total / MiB + " MiB in " + human(chunk) + " chunks vs raw stream");
+            long best = Long.MAX_VALUE;
+            long bestRaw = Long.MAX_VALUE;
+            for (int round = 0; round < 2; round++) {
+                c.client().setMigrationState(MigrationState.RESUMING);
+                long t0 = System.nanoTime();
+                for (long done = 0; done < total; done += chunk) {
+                    c.client().writeMigrationData(src.asSlice(0, Math.min(chunk, total - done)));
+                }
+                long dt = System.nanoTime() - t0;
+                c.client().setMigrationState(MigrationState.RUNNING);
+                best = round == 0 ? best : Math.min(best, dt);
+                long r = c.raw().streamIn(chunk, total);
+                bestRaw = round == 0 ? bestRaw : Math.min(bestRaw, r);
+            }
+            rows.add(throughput("MIG_DATA_WRITE " + human(chunk), total, best, bestRaw,
+                    (Header.SIZE + MigDataWriteRequest.FIXED_SIZE) + " B + data per request; baseline raw stream in "
+                            + human(chunk) + " writes"));
+        }
+    }
+
+    private static final VfioUserClient.MigrationDataSink DISCARD = chunk -> { };
+
+    private void allocMigDataRead(Ctx c, List<Alloc> alloc) throws IOException {
+        VfioUserClient.MigrationDataSink sink = DISCARD;
+        say("allocation per MIG_DATA_READ 1 MiB (steady state)");
+        // Region access is gated in STOP_COPY, so the server figure is read outside it: two runs of different
+        // lengths, the difference divided by the difference in reads (the state changes cancel out).
+        long shortRun = Math.max(8, config.allocOps() / 25);
+        long[] client = new long[2];
+        long[] server = new long[2];
+        for (int run = -1; run < 2; run++) { // run -1 warms up
+            long bytes = shortRun * MiB * (run + 2);
+            long s0 = c.serverAllocated();
+            long c0 = THREADS.getTotalThreadAllocatedBytes();
+            c.reg(BenchDevice.MIG_BYTES, bytes);
+            c.client().setMigrationState(MigrationState.STOP_COPY);
+            c.client().readMigrationData(sink, MiB);
+            c.client().setMigrationState(MigrationState.RUNNING);
+            if (run >= 0) {
+                client[run] = THREADS.getTotalThreadAllocatedBytes() - c0;
+                server[run] = c.serverAllocated() - s0;
+            }
+        }
+        alloc.add(new Alloc("MIG_DATA_READ 1 MiB", shortRun, (double) (client[1] - client[0]) / shortRun,
+                (double) (server[1] - server[0]) / shortRun));
+    }
+
+    private static Row throughput(String name, long bytes, long nanos, long baseNanos, String detail) {
+        double mibs = bytes / (double) MiB / (nanos / 1e9);
+        double base = bytes / (double) MiB / (baseNanos / 1e9);
+        return new Row(name, "MiB/s", mibs, base, detail, "≥ 0.95");
+    }
+
+    // ------------------------------------------------------------------------------------------------
+    // DMA
+
+    private void dma(Ctx c, List<Row> rows) throws IOException {
+        long block = 64 * KiB;
+        long span = 4 * MiB;
+        long count = Math.max(1, config.dmaBytes() / block);
+        long bytes = count * block;
+        GuestMemory.Region guest = c.client().memory().allocate(GUEST_IOVA, span, true, true);
+        c.client().dmaMap(guest);
+        try {
+            c.reg(BenchDevice.OP_IOVA, GUEST_IOVA);
+            c.reg(BenchDevice.OP_BLOCK, block);
+            c.reg(BenchDevice.OP_SPAN, span);
+            c.reg(BenchDevice.OP_COUNT, count);
+            say("DMA via fd mapping (" + human(block) + " accesses) vs memcpy of the same guest memory in the server");
+            long warm = Math.max(count, 20_000); // fd accesses are cheap: warm up to C2
+            long memcpy = bestOf(c, BenchDevice.RUN_MEMCPY, count, warm);
+            rows.add(throughput("DMA read  fd mapping " + human(block), bytes, bestOf(c, BenchDevice.RUN_READ, count, warm), memcpy,
+                    "device reads guest memory through Dma.read; baseline memcpy of the same blocks from a direct view"));
+            rows.add(throughput("DMA write fd mapping " + human(block), bytes, bestOf(c, BenchDevice.RUN_WRITE, count, warm), memcpy,
+                    "Dma.write, includes dirty logging; baseline memcpy of the same blocks from a direct view"));
+
+            say("DMA_READ/DMA_WRITE messages (" + human(block) + ") vs raw ping-pong");
+            long[] base = new long[(int) count];
+            int rdReq = Header.SIZE + DmaReadRequest.SIZE;
+            int rdReply = (int) (Header.SIZE + DmaReadReply.FIXED_SIZE + block);
+            long msgRead = bestOf(c, BenchDevice.RUN_READ_MSG, count, count);
+            rows.add(throughput("DMA_READ  messages " + human(block), bytes, msgRead, rawPingPong(c, rdReq, rdReply, base),
+                    "server→client on the twin socket; baseline " + rdReq + "/" + rdReply + " B ping-pong"));
+            int wrReq = (int) (Header.SIZE + DmaWriteRequest.FIXED_SIZE + block);
+            int wrReply = Header.SIZE + DmaWriteReply.SIZE;
+            long msgWrite = bestOf(c, BenchDevice.RUN_WRITE_MSG, count, count);
+            rows.add(throughput("DMA_WRITE messages " + human(block), bytes, msgWrite, rawPingPong(c, wrReq, wrReply, base),
+                    "baseline " + wrReq + "/" + wrReply + " B ping-pong"));
+        } finally {
+            c.client().dmaUnmap(guest);
+        }
+    }
+
+    /**
+     * Best of 3 runs of a device-side loop, after a warm-up run of {@code warmCount} accesses (the server's
+     * loop and DMA path must be compiled: a few thousand calls leave them in the interpreter or C1).
+     */
+    private static long bestOf(Ctx c, int op, long count, long warmCount) throws IOException {
+        c.reg(BenchDevice.OP_COUNT, warmCount);
+        c.reg(BenchDevice.OP_RUN, op);
+        c.reg(BenchDevice.OP_COUNT, count);
+        long best = Long.MAX_VALUE;
+        for (int round = 0; round < 3; round++) {
+            c.reg(BenchDevice.OP_RUN, op);
+            best = Math.min(best, c.reg(BenchDevice.RESULT_NS));
+        }
+        return best;
+    }
+
+    private static long rawPingPong(Ctx c, int req, int reply, long[] scratch) throws IOException {
+        long best = Long.MAX_VALUE;
+        for (int round = 0; round < 2; round++) {
+            long t0 = System.nanoTime();
+            c.raw().pingPong(req, reply, scratch);
+            long dt = System.nanoTime() - t0;
+            best = round == 0 ? best : Math.min(best, dt);
+        }
+        return best;
+    }
+
+    // ------------------------------------------------------------------------------------------------
+    // Dirty logging
+
+    private void dirty(Ctx c, List<Row> rows) throws IOException {
+        say("DMA_LOGGING_REPORT of 16 GiB at 4 KiB pages vs raw ping-pong");
+        int n = config.dirtyReports();
+        VfioUserClient client = c.client();
+        client.dmaMapWithoutFd(DIRTY_IOVA, DIRTY_LENGTH, DmaMapRequest.FLAG_READ | DmaMapRequest.FLAG_WRITE);
+        try {
+            client.dmaLoggingStart(DIRTY_PAGE, List.of(new FeaturePayload.DmaLoggingControl.Range(DIRTY_IOVA, DIRTY_LENGTH)));
+            long[] t = new long[n];
+            long[] base = new long[n];
+            DeviceFeatureRequest request = DeviceFeatureRequest.report(
+                    new FeaturePayload.DmaLoggingReportQuery(DIRTY_IOVA, DIRTY_LENGTH, DIRTY_PAGE));
+            int req = (int) (Header.SIZE + request.fixedSize() + request.data().byteSize());
+            int reply = (int) (Header.SIZE + request.argsz());
+            try {
+                for (int round = 0; round < 2; round++) {
+                    for (int i = 0; i < n; i++) {
+                        long t0 = System.nanoTime();
+                        client.dmaLoggingReport(DIRTY_IOVA, DIRTY_LENGTH, DIRTY_PAGE);
+                        t[i] = System.nanoTime() - t0;
+                    }
+                    c.raw().pingPong(req, reply, base);
+                }
+            } finally {
+                client.dmaLoggingStop();
+            }
+            rows.add(latency("DMA_LOGGING_REPORT 16 GiB/4 KiB", t, base, req + "/" + reply + " B ping-pong")
+                    .withTarget("-"));
+        } finally {
+            client.dmaUnmap(DIRTY_IOVA, DIRTY_LENGTH);
+        }
+    }
+
+    static String human(long bytes) {
+        if (bytes >= MiB && bytes % MiB == 0) {
+            return bytes / MiB + " MiB";
+        }
+        if (bytes >= KiB && bytes % KiB == 0) {
+            return bytes / KiB + " KiB";
+        }
+        return bytes + " B";
+    }
+}

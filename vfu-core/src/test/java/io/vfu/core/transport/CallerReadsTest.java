@@ -1,0 +1,140 @@
+package io.vfu.core.transport;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import io.vfu.core.linux.Fds;
+import io.vfu.core.linux.UnixSocket;
+import io.vfu.core.protocol.Command;
+import io.vfu.core.protocol.VfioUserException;
+import java.io.IOException;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+
+/** {@link Connection#startCallerReads}: the calling thread reads its own reply; no reader thread. */
+class CallerReadsTest {
+    private static final TransportLimits LIMITS = TransportLimits.DEFAULT.withReplyTimeout(Duration.ofSeconds(10));
+    private static final CommandHandler ECHO = cmd -> Response.of(
+            RawPayload.of(cmd.header().command(), RawPayload.text(cmd.payload()).toUpperCase()));
+    private static final CommandHandler NONE = cmd -> {
+        throw VfioUserException.einval("serves nothing");
+    };
+
+    private final List<AutoCloseable> toClose = new ArrayList<>();
+    private int fdsBefore;
+
+    @BeforeEach
+    void countFds() {
+        fdsBefore = Fds.openFdCount();
+    }
+
+    @AfterEach
+    void closeAllAndCheckLeaks() throws Exception {
+        for (int i = toClose.size() - 1; i >= 0; i--) {
+            toClose.get(i).close();
+        }
+        assertThat(Fds.openFdCount()).as("open fds after the test").isEqualTo(fdsBefore);
+    }
+
+    private Connection[] pair(TransportLimits clientLimits) throws IOException {
+        UnixSocket[] s = UnixSocket.pair();
+        Connection client = new Connection(s[0], clientLimits, "client");
+        Connection server = new Connection(s[1], LIMITS, "server");
+        toClose.add(client);
+        toClose.add(server);
+        return new Connection[] {client, server};
+    }
+
+    @Test
+    void callsAreAnsweredWithoutAReaderThread() throws Exception {
+        Connection[] c = pair(LIMITS);
+        c[1].start(ECHO);
+        c[0].startCallerReads(NONE);
+        for (int i = 0; i < 100; i++) {
+            try (ReceivedReply r = c[0].call(RawPayload.of(Command.REGION_READ, "hello " + i))) {
+                assertThat(RawPayload.text(r.payload())).isEqualTo("HELLO " + i);
+            }
+        }
+        assertThat(Thread.getAllStackTraces().keySet()).noneMatch(t -> t.getName().equals("vfu-client-reader"));
+    }
+
+    @Test
+    void concurrentCallersEachGetTheirReply() throws Exception {
+        Connection[] c = pair(LIMITS);
+        c[1].start(ECHO);
+        c[0].startCallerReads(NONE);
+        ExecutorService pool = Executors.newFixedThreadPool(4);
+        try {
+            List<Future<?>> futures = new ArrayList<>();
+            for (int t = 0; t < 4; t++) {
+                int id = t;
+                futures.add(pool.submit(() -> {
+                    for (int i = 0; i < 200; i++) {
+                        String text = "t" + id + " call " + i;
+                        try (ReceivedReply r = c[0].call(RawPayload.of(Command.REGION_READ, text))) {
+                            assertThat(RawPayload.text(r.payload())).isEqualTo(text.toUpperCase());
+                        }
+                    }
+                    return null;
+                }));
+            }
+            for (Future<?> f : futures) {
+                f.get();
+            }
+        } finally {
+            pool.shutdownNow();
+        }
+    }
+
+    @Test
+    void aPeerThatNeverAnswersTimesOut() throws Exception {
+        // A raw peer that reads and never replies: use a plain socket pair instead of the server connection.
+        UnixSocket[] s = UnixSocket.pair();
+        toClose.add(s[1]);
+        Connection client = new Connection(s[0], LIMITS.withReplyTimeout(Duration.ofMillis(200)), "client");
+        toClose.add(client);
+        client.startCallerReads(NONE);
+        long t0 = System.nanoTime();
+        assertThatThrownBy(() -> client.call(RawPayload.of(Command.REGION_READ, "anyone?")))
+                .isInstanceOf(ReplyTimeoutException.class);
+        assertThat(Duration.ofNanos(System.nanoTime() - t0)).isLessThan(Duration.ofSeconds(5));
+        assertThat(client.isEnded()).isFalse(); // a timeout leaves the connection usable
+    }
+
+    @Test
+    void isEndedNoticesAPeerThatLeftBetweenCalls() throws Exception {
+        Connection[] c = pair(LIMITS);
+        c[1].start(ECHO);
+        c[0].startCallerReads(NONE);
+        try (ReceivedReply r = c[0].call(RawPayload.of(Command.REGION_READ, "x"))) {
+            assertThat(r.payload().byteSize()).isEqualTo(1);
+        }
+        assertThat(c[0].isEnded()).isFalse();
+        c[1].close();
+        assertThat(c[0].isEnded()).isTrue();
+        assertThatThrownBy(() -> c[0].call(RawPayload.of(Command.REGION_READ, "y")))
+                .isInstanceOf(ConnectionClosedException.class);
+    }
+
+    @Test
+    void switchesToAReaderThreadWhenNoCallIsInFlight() throws Exception {
+        Connection[] c = pair(LIMITS);
+        c[1].start(ECHO);
+        c[0].startCallerReads(NONE);
+        try (ReceivedReply r = c[0].call(RawPayload.of(Command.REGION_READ, "before"))) {
+            assertThat(RawPayload.text(r.payload())).isEqualTo("BEFORE");
+        }
+        c[0].start(NONE);
+        try (ReceivedReply r = c[0].call(RawPayload.of(Command.REGION_READ, "after"))) {
+            assertThat(RawPayload.text(r.payload())).isEqualTo("AFTER");
+        }
+        assertThatThrownBy(() -> c[0].startCallerReads(NONE)).isInstanceOf(IllegalStateException.class);
+    }
+}
