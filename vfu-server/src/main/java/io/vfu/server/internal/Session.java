@@ -118,6 +118,16 @@ public final class Session implements CommandHandler, AutoCloseable {
         FdList fds = in.fds();
         checkFdCount(command, fds);
         runtime.migration().gate(command);
+        // The hot paths read their fields from the payload (no request record per message).
+        if (command == Command.REGION_READ) {
+            MemorySegment p = in.payload();
+            RegionReadRequest.check(p);
+            return regionRead(RegionReadRequest.offsetOf(p), RegionReadRequest.regionOf(p),
+                    RegionReadRequest.countOf(p));
+        }
+        if (command == Command.MIG_DATA_READ) {
+            return migDataRead(MigDataReadRequest.checkedSize(in.payload()));
+        }
         Request request = Messages.decodeRequest(command, in.payload());
         return switch (request) {
             case VersionRequest v -> version(v);
@@ -138,7 +148,7 @@ public final class Session implements CommandHandler, AutoCloseable {
                 runtime.irqController().setIrqs(s, fds);
                 yield Response.of(new SetIrqsReply());
             }
-            case RegionReadRequest r -> regionRead(r);
+            case RegionReadRequest r -> regionRead(r.offset(), r.region(), r.count());
             case RegionWriteRequest w -> {
                 runtime.write(regionIndex(w.region()), w.offset(), w.data());
                 yield Response.of(new RegionWriteReply(w.offset(), w.region(), w.count()));
@@ -149,7 +159,7 @@ public final class Session implements CommandHandler, AutoCloseable {
                 yield Response.of(new DeviceResetReply());
             }
             case DeviceFeatureRequest f -> Response.of(features.handle(f));
-            case MigDataReadRequest r -> migDataRead(r);
+            case MigDataReadRequest r -> migDataRead(r.size());
             case MigDataWriteRequest w -> {
                 checkMigDataSize(w.size(), "MIG_DATA_WRITE");
                 runtime.migration().writeData(w.data());
@@ -216,14 +226,14 @@ public final class Session implements CommandHandler, AutoCloseable {
         return toClose == null ? response : response.andThen(toClose::close);
     }
 
-    private Response regionRead(RegionReadRequest r) {
-        if (r.count() > dataBuffer.byteSize()) {
-            throw new VfioUserException(Errno.EINVAL, "REGION_READ: count " + r.count() + " exceeds "
+    private Response regionRead(long offset, long region, long count) {
+        if (count > dataBuffer.byteSize()) {
+            throw new VfioUserException(Errno.EINVAL, "REGION_READ: count " + count + " exceeds "
                     + dataBuffer.byteSize());
         }
-        MemorySegment data = dataSlice(r.count());
-        runtime.read(regionIndex(r.region()), r.offset(), data);
-        regionReadReply.set(r.offset(), r.region(), data);
+        MemorySegment data = dataSlice(count);
+        runtime.read(regionIndex(region), offset, data);
+        regionReadReply.set(offset, region, data);
         return regionReadResponse;
     }
 
@@ -239,11 +249,11 @@ public final class Session implements CommandHandler, AutoCloseable {
         return Response.of(new RegionWriteMultiReply(n));
     }
 
-    private Response migDataRead(MigDataReadRequest r) {
-        checkMigDataSize(r.size(), "MIG_DATA_READ");
-        MemorySegment padded = dataSlice(r.size());
+    private Response migDataRead(long size) {
+        checkMigDataSize(size, "MIG_DATA_READ");
+        MemorySegment padded = dataSlice(size);
         long n = runtime.migration().readData(padded);
-        if (n < r.size()) {
+        if (n < size) {
             padded.asSlice(n).fill((byte) 0);
         }
         migDataReadReply.set(n, padded);
