@@ -132,10 +132,20 @@ public final class VfioUserClient implements AutoCloseable {
     private static final class SmallRead {
         final MemorySegment buffer;
         MemorySegment slice;
+        /** The last request sent (immutable; a register polled again sends the same one). */
+        RegionReadRequest request;
 
         SmallRead(MemorySegment buffer) {
             this.buffer = buffer;
             this.slice = buffer;
+        }
+
+        RegionReadRequest request(long offset, long region, long count) {
+            RegionReadRequest r = request;
+            if (r == null || r.offset() != offset || r.region() != region || r.count() != count) {
+                request = r = new RegionReadRequest(offset, region, count);
+            }
+            return r;
         }
 
         MemorySegment slice(long size) {
@@ -520,8 +530,9 @@ public final class VfioUserClient implements AutoCloseable {
             long at = offset + done;
             long size = RegionReadReply.FIXED_SIZE + n;
             MemorySegment reply = small != null ? small.slice(size) : buffer.asSlice(0, size);
-            try (ReceivedReply rr = main.call(new RegionReadRequest(at, Integer.toUnsignedLong(region), n), NO_FDS,
-                    reply)) {
+            RegionReadRequest request = small != null ? small.request(at, Integer.toUnsignedLong(region), n)
+                    : new RegionReadRequest(at, Integer.toUnsignedLong(region), n);
+            try (ReceivedReply rr = main.call(request, NO_FDS, reply)) {
                 MemorySegment p = rr.payload();
                 RegionReadReply.check(p);
                 if (RegionReadReply.offsetOf(p) != at) {
@@ -930,9 +941,10 @@ public final class VfioUserClient implements AutoCloseable {
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment buffer = arena.allocate(MigDataReadReply.FIXED_SIZE + size, 8);
             MemorySegment full = buffer.asSlice(MigDataReadReply.FIXED_SIZE, size);
+            MigDataReadRequest request = new MigDataReadRequest(size); // immutable: one for every chunk
             while (true) {
                 long got;
-                try (ReceivedReply rr = main.call(new MigDataReadRequest(size), NO_FDS, buffer)) {
+                try (ReceivedReply rr = main.call(request, NO_FDS, buffer)) {
                     got = MigDataReadReply.checkedSize(rr.payload());
                 }
                 if (got == 0) {
