@@ -532,22 +532,21 @@ public final class VfioUserClient implements AutoCloseable {
             MemorySegment reply = small != null ? small.slice(size) : buffer.asSlice(0, size);
             RegionReadRequest request = small != null ? small.request(at, Integer.toUnsignedLong(region), n)
                     : new RegionReadRequest(at, Integer.toUnsignedLong(region), n);
-            try (ReceivedReply rr = main.call(request, NO_FDS, reply)) {
-                MemorySegment p = rr.payload();
-                RegionReadReply.check(p);
-                if (RegionReadReply.offsetOf(p) != at) {
-                    throw mismatch("REGION_READ", "offset", at, RegionReadReply.offsetOf(p));
-                }
-                if (RegionReadReply.regionOf(p) != Integer.toUnsignedLong(region)) {
-                    throw mismatch("REGION_READ", "region", region, RegionReadReply.regionOf(p));
-                }
-                long count = RegionReadReply.countOf(p);
-                if (count != n) {
-                    throw new VfioUserException(Errno.EIO, "REGION_READ region " + region + " offset "
-                            + Wire.hex(at) + ": short read, " + count + " of " + n + " bytes");
-                }
-                MemorySegment.copy(p, RegionReadReply.FIXED_SIZE, dst, done, n);
+            long got = main.callInto(request, reply);
+            MemorySegment p = got == reply.byteSize() ? reply : reply.asSlice(0, got);
+            RegionReadReply.check(p);
+            if (RegionReadReply.offsetOf(p) != at) {
+                throw mismatch("REGION_READ", "offset", at, RegionReadReply.offsetOf(p));
             }
+            if (RegionReadReply.regionOf(p) != Integer.toUnsignedLong(region)) {
+                throw mismatch("REGION_READ", "region", region, RegionReadReply.regionOf(p));
+            }
+            long count = RegionReadReply.countOf(p);
+            if (count != n) {
+                throw new VfioUserException(Errno.EIO, "REGION_READ region " + region + " offset "
+                        + Wire.hex(at) + ": short read, " + count + " of " + n + " bytes");
+            }
+            MemorySegment.copy(p, RegionReadReply.FIXED_SIZE, dst, done, n);
             done += n;
         } while (done < total);
     }
@@ -943,10 +942,8 @@ public final class VfioUserClient implements AutoCloseable {
             MemorySegment full = buffer.asSlice(MigDataReadReply.FIXED_SIZE, size);
             MigDataReadRequest request = new MigDataReadRequest(size); // immutable: one for every chunk
             while (true) {
-                long got;
-                try (ReceivedReply rr = main.call(request, NO_FDS, buffer)) {
-                    got = MigDataReadReply.checkedSize(rr.payload());
-                }
+                long body = main.callInto(request, buffer);
+                long got = MigDataReadReply.checkedSize(body == buffer.byteSize() ? buffer : buffer.asSlice(0, body));
                 if (got == 0) {
                     return total;
                 }
