@@ -289,6 +289,19 @@ public final class Connection implements AutoCloseable {
                         msgSize, flags, (int) Wire.u32(headerBuf, Header.ERROR_OFFSET), fds, lim);
                 return true;
             }
+            if ((flags & Header.TYPE_MASK) == Header.TYPE_COMMAND && msgSize <= lim.maxMessageSize()
+                    && !fds.truncated() && waiting == null && inlineDepth == 0) {
+                // The common case, framed from the raw fields: no Header record per command (hot path).
+                int size = (int) (msgSize - Header.SIZE);
+                MemorySegment body = receiveBuffer(size);
+                if (size > 0) {
+                    socket.receiveFully(body, fds);
+                }
+                handedOn = true;
+                dispatch(Wire.u16(headerBuf, Header.MSG_ID_OFFSET), Wire.u16(headerBuf, Header.CMD_OFFSET), msgSize,
+                        flags, body, fds);
+                return true;
+            }
             Header header;
             try {
                 header = Header.decode(headerBuf);
@@ -449,16 +462,23 @@ public final class Connection implements AutoCloseable {
     }
 
     private void dispatch(Header header, MemorySegment payload, FdList fds) throws IOException {
+        dispatch(header.msgId(), header.cmd(), header.msgSize(), header.flags(), payload, fds);
+    }
+
+    private void dispatch(int msgId, int cmd, long msgSize, int flags, MemorySegment payload, FdList fds)
+            throws IOException {
         Response response = null;
         Errno error = null;
         inlineDepth++;
         try {
-            response = handler.handle(new IncomingCommand(header, payload, fds));
+            response = handler.handle(msgId, cmd, msgSize, flags, payload, fds);
         } catch (VfioUserException e) {
-            log.debug("{}: {} -> {}", name, header, e.getMessage());
+            if (log.isDebugEnabled()) {
+                log.debug("{}: {} -> {}", name, new Header(msgId, cmd, msgSize, flags, 0), e.getMessage());
+            }
             error = e.errno();
         } catch (RuntimeException e) {
-            log.error("{}: handler failed on {}", name, header, e);
+            log.error("{}: handler failed on {}", name, new Header(msgId, cmd, msgSize, flags, 0), e);
             error = Errno.EIO;
         } finally {
             inlineDepth--;
@@ -466,16 +486,16 @@ public final class Connection implements AutoCloseable {
             spareFds = fds; // empty again: reused for the next message
         }
         try {
-            if (header.noReply()) {
+            if ((flags & Header.FLAG_NO_REPLY) != 0) {
                 return;
             }
             if (error != null) {
-                sendError(header.msgId(), header.cmd(), error);
+                sendError(msgId, cmd, error);
             } else if (response == null) {
-                log.error("{}: handler returned no response to {}", name, header);
-                sendError(header.msgId(), header.cmd(), Errno.EIO);
+                log.error("{}: handler returned no response to {}", name, new Header(msgId, cmd, msgSize, flags, 0));
+                sendError(msgId, cmd, Errno.EIO);
             } else {
-                sendReply(header.msgId(), header.cmd(), response.reply(), response.fds());
+                sendReply(msgId, cmd, response.reply(), response.fds());
             }
         } finally {
             if (response != null) {

@@ -100,6 +100,28 @@ public final class Session implements CommandHandler, AutoCloseable {
         return connection;
     }
 
+    /**
+     * REGION_READ and MIG_DATA_READ after negotiation, without fds, are served from the raw fields (no records
+     * per message); everything else goes through {@link #handle(IncomingCommand)}.
+     */
+    @Override
+    public Response handle(int msgId, int cmd, long msgSize, int flags, MemorySegment payload, FdList fds)
+            throws IOException {
+        if (negotiated && fds.isEmpty()) {
+            if (cmd == Command.REGION_READ.code()) {
+                runtime.migration().gate(Command.REGION_READ);
+                RegionReadRequest.check(payload);
+                return regionRead(RegionReadRequest.offsetOf(payload), RegionReadRequest.regionOf(payload),
+                        RegionReadRequest.countOf(payload));
+            }
+            if (cmd == Command.MIG_DATA_READ.code()) {
+                runtime.migration().gate(Command.MIG_DATA_READ);
+                return migDataRead(MigDataReadRequest.checkedSize(payload));
+            }
+        }
+        return CommandHandler.super.handle(msgId, cmd, msgSize, flags, payload, fds);
+    }
+
     @Override
     public Response handle(IncomingCommand in) throws IOException {
         Header header = in.header();
@@ -118,16 +140,6 @@ public final class Session implements CommandHandler, AutoCloseable {
         FdList fds = in.fds();
         checkFdCount(command, fds);
         runtime.migration().gate(command);
-        // The hot paths read their fields from the payload (no request record per message).
-        if (command == Command.REGION_READ) {
-            MemorySegment p = in.payload();
-            RegionReadRequest.check(p);
-            return regionRead(RegionReadRequest.offsetOf(p), RegionReadRequest.regionOf(p),
-                    RegionReadRequest.countOf(p));
-        }
-        if (command == Command.MIG_DATA_READ) {
-            return migDataRead(MigDataReadRequest.checkedSize(in.payload()));
-        }
         Request request = Messages.decodeRequest(command, in.payload());
         return switch (request) {
             case VersionRequest v -> version(v);
