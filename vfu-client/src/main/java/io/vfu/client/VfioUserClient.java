@@ -120,10 +120,41 @@ public final class VfioUserClient implements AutoCloseable {
      * concurrent or larger read allocates its own. GC-managed memory: nothing to close, never freed under a
      * call still using it.
      */
-    private final java.util.concurrent.atomic.AtomicReference<MemorySegment> smallReadBuffer =
-            new java.util.concurrent.atomic.AtomicReference<>(
-                    Arena.ofAuto().allocate(RegionReadReply.FIXED_SIZE + SMALL_READ, 8));
+    private final java.util.concurrent.atomic.AtomicReference<SmallRead> smallReadBuffer =
+            new java.util.concurrent.atomic.AtomicReference<>(new SmallRead(
+                    Arena.ofAuto().allocate(RegionReadReply.FIXED_SIZE + SMALL_READ, 8)));
     private static final int SMALL_READ = 4096;
+
+    /**
+     * The reusable reply buffer of small reads and its last reply-sized slice (register reads repeat their
+     * size: no slice per read). Owned by one reading thread at a time (taken from {@link #smallReadBuffer}).
+     */
+    private static final class SmallRead {
+        final MemorySegment buffer;
+        MemorySegment slice;
+        /** The last request sent (immutable; a register polled again sends the same one). */
+        RegionReadRequest request;
+
+        SmallRead(MemorySegment buffer) {
+            this.buffer = buffer;
+            this.slice = buffer;
+        }
+
+        RegionReadRequest request(long offset, long region, long count) {
+            RegionReadRequest r = request;
+            if (r == null || r.offset() != offset || r.region() != region || r.count() != count) {
+                request = r = new RegionReadRequest(offset, region, count);
+            }
+            return r;
+        }
+
+        MemorySegment slice(long size) {
+            if (slice.byteSize() != size) {
+                slice = buffer.asSlice(0, size);
+            }
+            return slice;
+        }
+    }
 
     private VfioUserClient(Connection main, ClientOptions options, TransportLimits limits) {
         this.main = main;
@@ -475,43 +506,47 @@ public final class VfioUserClient implements AutoCloseable {
             return;
         }
         long chunk = Math.min(transferSize(), total);
-        MemorySegment small = chunk <= SMALL_READ ? smallReadBuffer.getAndSet(null) : null;
+        SmallRead small = chunk <= SMALL_READ ? smallReadBuffer.getAndSet(null) : null;
         if (small != null) {
             try {
-                read(region, offset, dst, chunk, small);
+                read(region, offset, dst, chunk, null, small);
             } finally {
                 smallReadBuffer.set(small);
             }
             return;
         }
         try (Arena arena = Arena.ofConfined()) {
-            read(region, offset, dst, chunk, arena.allocate(RegionReadReply.FIXED_SIZE + chunk, 8));
+            read(region, offset, dst, chunk, arena.allocate(RegionReadReply.FIXED_SIZE + chunk, 8), null);
         }
     }
 
-    private static final Function<ReceivedReply, RegionReadReply> DECODE_REGION_READ =
-            rr -> RegionReadReply.decode(rr.payload());
-
-    private void read(int region, long offset, MemorySegment dst, long chunk, MemorySegment buffer) throws IOException {
+    /** Reads into {@code buffer}, or into {@code small} if that is given; the reply is checked in place. */
+    private void read(int region, long offset, MemorySegment dst, long chunk, MemorySegment buffer, SmallRead small)
+            throws IOException {
         long total = dst.byteSize();
         long done = 0;
         do {
             long n = Math.min(chunk, total - done);
             long at = offset + done;
-            MemorySegment reply = buffer.asSlice(0, RegionReadReply.FIXED_SIZE + n);
-            RegionReadReply r = call(new RegionReadRequest(at, Integer.toUnsignedLong(region), n), NO_FDS, reply,
-                    DECODE_REGION_READ);
-            if (r.offset() != at) {
-                throw mismatch("REGION_READ", "offset", at, r.offset());
+            long size = RegionReadReply.FIXED_SIZE + n;
+            MemorySegment reply = small != null ? small.slice(size) : buffer.asSlice(0, size);
+            RegionReadRequest request = small != null ? small.request(at, Integer.toUnsignedLong(region), n)
+                    : new RegionReadRequest(at, Integer.toUnsignedLong(region), n);
+            long got = main.callInto(request, reply);
+            MemorySegment p = got == reply.byteSize() ? reply : reply.asSlice(0, got);
+            RegionReadReply.check(p);
+            if (RegionReadReply.offsetOf(p) != at) {
+                throw mismatch("REGION_READ", "offset", at, RegionReadReply.offsetOf(p));
             }
-            if (r.region() != Integer.toUnsignedLong(region)) {
-                throw mismatch("REGION_READ", "region", region, r.region());
+            if (RegionReadReply.regionOf(p) != Integer.toUnsignedLong(region)) {
+                throw mismatch("REGION_READ", "region", region, RegionReadReply.regionOf(p));
             }
-            if (r.count() != n) {
-                throw new VfioUserException(Errno.EIO, "REGION_READ region " + region + " offset " + Wire.hex(at)
-                        + ": short read, " + r.count() + " of " + n + " bytes");
+            long count = RegionReadReply.countOf(p);
+            if (count != n) {
+                throw new VfioUserException(Errno.EIO, "REGION_READ region " + region + " offset "
+                        + Wire.hex(at) + ": short read, " + count + " of " + n + " bytes");
             }
-            MemorySegment.copy(r.data(), 0, dst, done, n);
+            MemorySegment.copy(p, RegionReadReply.FIXED_SIZE, dst, done, n);
             done += n;
         } while (done < total);
     }
@@ -904,14 +939,17 @@ public final class VfioUserClient implements AutoCloseable {
         long total = 0;
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment buffer = arena.allocate(MigDataReadReply.FIXED_SIZE + size, 8);
+            MemorySegment full = buffer.asSlice(MigDataReadReply.FIXED_SIZE, size);
+            MigDataReadRequest request = new MigDataReadRequest(size); // immutable: one for every chunk
             while (true) {
-                MigDataReadReply r = call(new MigDataReadRequest(size), NO_FDS, buffer,
-                        rr -> MigDataReadReply.decode(rr.payload()));
-                if (r.size() == 0) {
+                long body = main.callInto(request, buffer);
+                long got = MigDataReadReply.checkedSize(body == buffer.byteSize() ? buffer : buffer.asSlice(0, body));
+                if (got == 0) {
                     return total;
                 }
-                sink.accept(r.data());
-                total += r.size();
+                // A full chunk (the steady state) reuses one slice; a short one gets its own.
+                sink.accept(got == size ? full : buffer.asSlice(MigDataReadReply.FIXED_SIZE, got));
+                total += got;
             }
         }
     }

@@ -405,29 +405,34 @@ public final class UnixSocket implements AutoCloseable {
         if (dst.byteSize() == 0) {
             throw new IllegalArgumentException("receive into an empty segment");
         }
+        return receiveFrom(dst, 0, fds);
+    }
+
+    /** Receives into {@code dst} from byte {@code from} on (no slice per call; dst checked by the caller). */
+    private long receiveFrom(MemorySegment dst, long from, FdList fds) throws IOException {
         int fd = owner.acquire("recvmsg");
         try {
             if (receiveLock.tryLock()) {
                 try {
-                    return receive(receiveScratch, fd, dst, fds);
+                    return receive(receiveScratch, fd, dst, from, fds);
                 } finally {
                     receiveLock.unlock();
                 }
             }
             try (Arena arena = Arena.ofConfined()) {
-                return receive(new IoScratch(arena, 1, maxFds), fd, dst, fds);
+                return receive(new IoScratch(arena, 1, maxFds), fd, dst, from, fds);
             }
         } finally {
             owner.release();
         }
     }
 
-    private long receive(IoScratch scratch, int fd, MemorySegment dst, FdList fds) throws LinuxException {
+    private long receive(IoScratch scratch, int fd, MemorySegment dst, long from, FdList fds) throws LinuxException {
         int max = maxFds;
         MemorySegment msg = scratch.msg;
         MemorySegment iov = scratch.iov;
-        iov.set(JAVA_LONG, 0, dst.address());
-        iov.set(JAVA_LONG, 8, dst.byteSize());
+        iov.set(JAVA_LONG, 0, dst.address() + from);
+        iov.set(JAVA_LONG, 8, dst.byteSize() - from);
         msg.set(ADDRESS, Native.MSG_IOV, iov);
         msg.set(JAVA_LONG, Native.MSG_IOVLEN, 1);
         MemorySegment control = MemorySegment.NULL;
@@ -468,10 +473,11 @@ public final class UnixSocket implements AutoCloseable {
      */
     public void receiveFully(MemorySegment dst, FdList fds) throws IOException {
         requireWritableNative(dst);
+        Objects.requireNonNull(fds, "fds");
         long size = dst.byteSize();
         long done = 0;
         while (done < size) {
-            long n = receive(done == 0 ? dst : dst.asSlice(done), fds);
+            long n = receiveFrom(dst, done, fds);
             if (n == 0) {
                 throw new EOFException("end of stream after " + done + " of " + size + " bytes");
             }

@@ -58,7 +58,7 @@ final class DmaAccessLayout {
         Wire.requireExactly(payload, SIZE, what);
         long address = u64(payload, ADDRESS_OFFSET);
         long count = u64(payload, COUNT_OFFSET);
-        Fields.requireNoOverflow(address, count, what + ": address");
+        Fields.requireNoOverflow(address, count, what, "address");
         return factory.of(address, count);
     }
 
@@ -74,7 +74,7 @@ final class DmaAccessLayout {
         long address = u64(fixed, ADDRESS_OFFSET);
         long count = u64(fixed, COUNT_OFFSET);
         Fields.requireDataLength(data, count, what);
-        Fields.requireNoOverflow(address, count, what + ": address");
+        Fields.requireNoOverflow(address, count, what, "address");
         return factory.of(address, count, data);
     }
 }

@@ -36,6 +36,16 @@ final class Fields {
     }
 
     /**
+     * As {@link #requireNoOverflow(long, long, String)} with the error text {@code what + ": " + field}, built
+     * only on failure (no string per message on the hot paths).
+     */
+    static void requireNoOverflow(long base, long length, String what, String field) {
+        if (!fitsU64(base, length)) {
+            requireNoOverflow(base, length, what + ": " + field);
+        }
+    }
+
+    /**
      * Fails with EINVAL if a VFIO-style {@code argsz} is below the struct size {@code min}.
      *
      * @param what the message name (and context) for the error text, e.g. {@code "DMA_MAP"}

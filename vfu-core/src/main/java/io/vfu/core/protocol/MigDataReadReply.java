@@ -62,6 +62,24 @@ public record MigDataReadReply(long argsz, long size, MemorySegment data) implem
     }
 
     /**
+     * Checks a whole reply payload exactly as {@link #decode(MemorySegment)} does and returns its {@code size},
+     * without creating a record or a slice (the migration hot path); the data is the {@code size} bytes at
+     * {@link #FIXED_SIZE}.
+     *
+     * @throws VfioUserException as {@link #decode(MemorySegment)}
+     */
+    public static long checkedSize(MemorySegment payload) {
+        Wire.requireAtLeast(payload, FIXED_SIZE, "MIG_DATA_READ reply");
+        long argsz = Wire.u32(payload, MigDataLayout.ARGSZ_OFFSET);
+        long size = Wire.u32(payload, MigDataLayout.SIZE_OFFSET);
+        long rest = payload.byteSize() - FIXED_SIZE;
+        if (size > rest || argsz < FIXED_SIZE + size || argsz > FIXED_SIZE + rest) {
+            return decode(payload).size(); // throws with the detailed message
+        }
+        return size;
+    }
+
+    /**
      * Decodes a reply whose fixed part and the rest were received into separate segments; {@code rest}
      * may include libvfio-user's padding.
      *

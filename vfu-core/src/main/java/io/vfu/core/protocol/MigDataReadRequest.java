@@ -54,4 +54,20 @@ public record MigDataReadRequest(long argsz, long size) implements Request {
         MigDataLayout.Fixed f = MigDataLayout.decodeRequest(payload, "MIG_DATA_READ");
         return new MigDataReadRequest(f.argsz(), f.size());
     }
+
+    /**
+     * Checks a payload exactly as {@link #decode(MemorySegment)} does and returns its {@code size}, without
+     * creating a record (the server's migration hot path).
+     *
+     * @throws VfioUserException as {@link #decode(MemorySegment)}
+     */
+    public static long checkedSize(MemorySegment payload) {
+        Wire.requireExactly(payload, SIZE, "MIG_DATA_READ");
+        long argsz = Wire.u32(payload, MigDataLayout.ARGSZ_OFFSET);
+        long size = Wire.u32(payload, MigDataLayout.SIZE_OFFSET);
+        if (argsz < SIZE + size) {
+            return decode(payload).size(); // throws with the detailed message
+        }
+        return size;
+    }
 }

@@ -73,7 +73,7 @@ final class RegionAccessLayout {
         Wire.requireExactly(payload, SIZE, what);
         long offset = u64(payload, OFFSET_OFFSET);
         long count = u32(payload, COUNT_OFFSET);
-        Fields.requireNoOverflow(offset, count, what + ": offset");
+        Fields.requireNoOverflow(offset, count, what, "offset");
         return factory.of(offset, u32(payload, REGION_OFFSET), count);
     }
 
@@ -89,7 +89,7 @@ final class RegionAccessLayout {
         long offset = u64(fixed, OFFSET_OFFSET);
         long count = u32(fixed, COUNT_OFFSET);
         Fields.requireDataLength(data, count, what);
-        Fields.requireNoOverflow(offset, count, what + ": offset");
+        Fields.requireNoOverflow(offset, count, what, "offset");
         return factory.of(offset, u32(fixed, REGION_OFFSET), count, data);
     }
 }

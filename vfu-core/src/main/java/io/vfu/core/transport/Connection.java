@@ -282,6 +282,26 @@ public final class Connection implements AutoCloseable {
             if (msgSize < Header.SIZE) {
                 throw new ConnectionClosedException(name + ": framing lost: msg_size " + msgSize + " < 16");
             }
+            int flags = (int) Wire.u32(headerBuf, Header.FLAGS_OFFSET);
+            if ((flags & Header.TYPE_MASK) == Header.TYPE_REPLY) {
+                // Replies are framed from the raw fields: no Header record per reply (hot path).
+                handedOn = readReply(Wire.u16(headerBuf, Header.MSG_ID_OFFSET), Wire.u16(headerBuf, Header.CMD_OFFSET),
+                        msgSize, flags, (int) Wire.u32(headerBuf, Header.ERROR_OFFSET), fds, lim);
+                return true;
+            }
+            if ((flags & Header.TYPE_MASK) == Header.TYPE_COMMAND && msgSize <= lim.maxMessageSize()
+                    && !fds.truncated() && waiting == null && inlineDepth == 0) {
+                // The common case, framed from the raw fields: no Header record per command (hot path).
+                int size = (int) (msgSize - Header.SIZE);
+                MemorySegment body = receiveBuffer(size);
+                if (size > 0) {
+                    socket.receiveFully(body, fds);
+                }
+                handedOn = true;
+                dispatch(Wire.u16(headerBuf, Header.MSG_ID_OFFSET), Wire.u16(headerBuf, Header.CMD_OFFSET), msgSize,
+                        flags, body, fds);
+                return true;
+            }
             Header header;
             try {
                 header = Header.decode(headerBuf);
@@ -292,10 +312,6 @@ public final class Connection implements AutoCloseable {
                 int cmd = Wire.u16(headerBuf, Header.CMD_OFFSET);
                 log.warn("{}: {}", name, e.getMessage());
                 sendError(msgId, cmd, Errno.EINVAL);
-                return true;
-            }
-            if (header.isReply()) {
-                handedOn = readReply(header, fds, lim);
                 return true;
             }
             if (msgSize > lim.maxMessageSize()) {
@@ -364,31 +380,31 @@ public final class Connection implements AutoCloseable {
     }
 
     /** @return true if the fds were handed on to a caller */
-    private boolean readReply(Header header, FdList fds, TransportLimits lim) throws IOException {
+    private boolean readReply(int msgId, int cmd, long msgSize, int flags, int error, FdList fds, TransportLimits lim)
+            throws IOException {
         Pending p;
         synchronized (lock) {
-            p = findPending(header.msgId());
-            if (p != null && p.command.code() == header.cmd() && !p.isDone()) {
+            p = findPending(msgId);
+            if (p != null && p.command.code() == cmd && !p.isDone()) {
                 p.receiving = true;
             } else {
                 p = null;
             }
         }
-        long size = header.payloadSize();
+        long size = msgSize - Header.SIZE;
         if (p == null) {
             skipBody(size, fds, lim);
-            unexpectedReply(header);
+            unexpectedReply(new Header(msgId, cmd, msgSize, flags, error));
             return false;
         }
         try {
             long room = p.replyBuffer != null ? p.replyBuffer.byteSize() : lim.maxMessageSize() - Header.SIZE;
-            if (header.isError()) {
+            if ((flags & Header.FLAG_ERROR) != 0) {
                 // Error replies should be header-only, but libvfio-user sometimes attaches a payload (§3.2).
                 skipBody(size, fds, lim);
                 fds.close();
-                p.fail(new VfioUserException(Errno.fromWire(header.error()),
-                        name + ": " + p.command + " msg_id " + header.msgId() + " failed (peer errno "
-                                + header.error() + ")"));
+                p.fail(new VfioUserException(Errno.fromWire(error),
+                        name + ": " + p.command + " msg_id " + msgId + " failed (peer errno " + error + ")"));
                 return false;
             }
             if (size > room || fds.truncated()) {
@@ -406,10 +422,10 @@ public final class Connection implements AutoCloseable {
                 socket.receiveFully(body, fds);
             }
             if (fds.isEmpty() && !fds.truncated()) {
-                p.complete(new ReceivedReply(header, body, FdList.none()));
+                p.replied(msgId, cmd, msgSize, flags, error, body, FdList.none());
                 return false; // the reader keeps its (empty) list for the next message
             }
-            p.complete(new ReceivedReply(header, body, fds));
+            p.replied(msgId, cmd, msgSize, flags, error, body, fds);
             return true;
         } finally {
             synchronized (lock) {
@@ -446,16 +462,23 @@ public final class Connection implements AutoCloseable {
     }
 
     private void dispatch(Header header, MemorySegment payload, FdList fds) throws IOException {
+        dispatch(header.msgId(), header.cmd(), header.msgSize(), header.flags(), payload, fds);
+    }
+
+    private void dispatch(int msgId, int cmd, long msgSize, int flags, MemorySegment payload, FdList fds)
+            throws IOException {
         Response response = null;
         Errno error = null;
         inlineDepth++;
         try {
-            response = handler.handle(new IncomingCommand(header, payload, fds));
+            response = handler.handle(msgId, cmd, msgSize, flags, payload, fds);
         } catch (VfioUserException e) {
-            log.debug("{}: {} -> {}", name, header, e.getMessage());
+            if (log.isDebugEnabled()) {
+                log.debug("{}: {} -> {}", name, new Header(msgId, cmd, msgSize, flags, 0), e.getMessage());
+            }
             error = e.errno();
         } catch (RuntimeException e) {
-            log.error("{}: handler failed on {}", name, header, e);
+            log.error("{}: handler failed on {}", name, new Header(msgId, cmd, msgSize, flags, 0), e);
             error = Errno.EIO;
         } finally {
             inlineDepth--;
@@ -463,16 +486,16 @@ public final class Connection implements AutoCloseable {
             spareFds = fds; // empty again: reused for the next message
         }
         try {
-            if (header.noReply()) {
+            if ((flags & Header.FLAG_NO_REPLY) != 0) {
                 return;
             }
             if (error != null) {
-                sendError(header.msgId(), header.cmd(), error);
+                sendError(msgId, cmd, error);
             } else if (response == null) {
-                log.error("{}: handler returned no response to {}", name, header);
-                sendError(header.msgId(), header.cmd(), Errno.EIO);
+                log.error("{}: handler returned no response to {}", name, new Header(msgId, cmd, msgSize, flags, 0));
+                sendError(msgId, cmd, Errno.EIO);
             } else {
-                sendReply(header.msgId(), header.cmd(), response.reply(), response.fds());
+                sendReply(msgId, cmd, response.reply(), response.fds());
             }
         } finally {
             if (response != null) {
@@ -510,13 +533,37 @@ public final class Connection implements AutoCloseable {
         Pending p = register(request.command(), replyBuffer);
         try {
             send(p.msgId, request, fds, false);
-            return await(p);
+            return await(p).result();
         } finally {
             synchronized (lock) {
                 unlink(p);
                 if (p.isDone() && !p.receiving && !p.abandoned) {
                     p.reset();
                     sparePending = p; // the reader is done with it: reuse for the next call
+                }
+            }
+        }
+    }
+
+    /**
+     * As {@link #call(Request, int[], MemorySegment)} without fds, for the hot paths: the reply body is read into
+     * {@code replyBuffer} (its first bytes) and only its size is returned, so no record is created per call; fds
+     * that come with the reply are closed.
+     *
+     * @return the size of the reply body, at the start of {@code replyBuffer}
+     */
+    public long callInto(Request request, MemorySegment replyBuffer) throws IOException {
+        java.util.Objects.requireNonNull(replyBuffer, "replyBuffer");
+        Pending p = register(request.command(), replyBuffer);
+        try {
+            send(p.msgId, request, NO_FDS, false);
+            return await(p).bodySize();
+        } finally {
+            synchronized (lock) {
+                unlink(p);
+                if (p.isDone() && !p.receiving && !p.abandoned) {
+                    p.reset();
+                    sparePending = p;
                 }
             }
         }
@@ -595,7 +642,7 @@ public final class Connection implements AutoCloseable {
         p.linked = false;
     }
 
-    private ReceivedReply await(Pending p) throws IOException {
+    private Pending await(Pending p) throws IOException {
         Duration timeout = limits.replyTimeout();
         if (callerReads) {
             return awaitCallerReads(p, timeout);
@@ -614,10 +661,10 @@ public final class Connection implements AutoCloseable {
             abandon(p);
             return timedOut(p, timeout);
         }
-        return p.result();
+        return p;
     }
 
-    private ReceivedReply awaitInline(Pending p, Duration timeout) throws IOException {
+    private Pending awaitInline(Pending p, Duration timeout) throws IOException {
         long deadline = System.nanoTime() + timeout.toNanos();
         while (!p.isDone()) {
             long left = TimeUnit.NANOSECONDS.toMillis(deadline - System.nanoTime());
@@ -633,11 +680,11 @@ public final class Connection implements AutoCloseable {
                 end(new ConnectionClosedException(name + ": peer closed the connection"));
             }
         }
-        return p.result();
+        return p;
     }
 
     /** Caller-reads mode: read the socket until our reply is in, unless another caller is reading already. */
-    private ReceivedReply awaitCallerReads(Pending p, Duration timeout) throws IOException {
+    private Pending awaitCallerReads(Pending p, Duration timeout) throws IOException {
         // Bounded by the reply timeout, or by SO_RCVTIMEO (the same duration) counted from when this thread
         // began reading: with several callers a call may wait up to twice the timeout.
         long deadline = System.nanoTime() + timeout.toNanos();
@@ -667,7 +714,7 @@ public final class Connection implements AutoCloseable {
                 p.await(Math.min(left, TimeUnit.MILLISECONDS.toNanos(1)));
             }
         }
-        return p.result();
+        return p;
     }
 
     /** Reads one message as the reading caller; false if the receive timed out before a message began. */
@@ -727,7 +774,7 @@ public final class Connection implements AutoCloseable {
         }
     }
 
-    private ReceivedReply timedOut(Pending p, Duration timeout) throws IOException {
+    private Pending timedOut(Pending p, Duration timeout) throws IOException {
         synchronized (lock) {
             if (p.receiving) {
                 // The reply is being read into the caller's buffer right now. Returning would hand the buffer
@@ -745,7 +792,7 @@ public final class Connection implements AutoCloseable {
             }
         }
         if (p.isDone()) {
-            return p.result();
+            return p;
         }
         throw new ReplyTimeoutException(name + ": no reply to " + p.command + " msg_id " + p.msgId + " within "
                 + timeout.toMillis() + " ms");
@@ -941,6 +988,7 @@ public final class Connection implements AutoCloseable {
      * (see {@link #call(Request, int[], MemorySegment)}).
      */
     private static final class Pending {
+        private static final Object REPLIED = new Object();
         private static final java.lang.invoke.VarHandle OUTCOME;
 
         static {
@@ -955,8 +1003,16 @@ public final class Connection implements AutoCloseable {
         Command command;
         MemorySegment replyBuffer;
         Thread waiter;
-        /** ReceivedReply or Throwable once done. */
+        /** REPLIED (the reply fields below are set) or a Throwable once done. */
         private volatile Object outcome;
+        // The reply, written before outcome is published (no record per reply; see result() and bodySize()).
+        private int replyMsgId;
+        private int replyCmd;
+        private long replyMsgSize;
+        private int replyFlags;
+        private int replyError;
+        private MemorySegment replyBody;
+        private FdList replyFds;
         // Guarded by Connection.lock:
         boolean receiving;
         boolean abandoned;
@@ -972,6 +1028,8 @@ public final class Connection implements AutoCloseable {
         }
 
         void reset() {
+            replyBody = null;
+            replyFds = null;
             command = null;
             replyBuffer = null;
             waiter = null;
@@ -984,8 +1042,17 @@ public final class Connection implements AutoCloseable {
             return outcome != null;
         }
 
-        boolean complete(ReceivedReply reply) {
-            return finish(reply);
+        void replied(int msgId, int cmd, long msgSize, int flags, int error, MemorySegment body, FdList fds) {
+            replyMsgId = msgId;
+            replyCmd = cmd;
+            replyMsgSize = msgSize;
+            replyFlags = flags;
+            replyError = error;
+            replyBody = body;
+            replyFds = fds;
+            if (!finish(REPLIED)) {
+                fds.close(); // already failed (e.g. the connection ended meanwhile)
+            }
         }
 
         boolean fail(Throwable cause) {
@@ -1018,8 +1085,19 @@ public final class Connection implements AutoCloseable {
 
         ReceivedReply result() throws IOException {
             Object o = outcome;
-            if (o instanceof ReceivedReply r) {
-                return r;
+            if (o == REPLIED) {
+                return new ReceivedReply(new Header(replyMsgId, replyCmd, replyMsgSize, replyFlags, replyError),
+                        replyBody, replyFds);
+            }
+            throw rethrow((Throwable) o);
+        }
+
+        /** The body size of the reply (its fds closed), without creating records. */
+        long bodySize() throws IOException {
+            Object o = outcome;
+            if (o == REPLIED) {
+                replyFds.close();
+                return replyBody.byteSize();
             }
             throw rethrow((Throwable) o);
         }

@@ -373,11 +373,21 @@ public final class DmaController implements Dma, AutoCloseable {
         if (Long.compareUnsigned(iova, -length) > 0) {
             throw new VfioUserException(Errno.EFAULT, op + ": iova " + hex(iova) + " + " + length + " overflows u64");
         }
+        boolean copied;
         lock.readLock().lock();
         try {
-            check(op, iova, length, write);
+            copied = !byMessage && copyWithinOneRegion(iova, buffer, write);
+            if (!copied) {
+                check(op, iova, length, write);
+            }
         } finally {
             lock.readLock().unlock();
+        }
+        if (copied) {
+            if (write) {
+                logWrite(iova, length);
+            }
+            return;
         }
         long done = 0;
         while (done < length) {
@@ -412,6 +422,26 @@ public final class DmaController implements Dma, AutoCloseable {
             }
             done += n;
         }
+    }
+
+    /**
+     * The fast path of an access: if one fd-mapped region with the needed permission holds all of it, copies
+     * and returns true (one lookup, one copy); else false, nothing done. Under the read lock.
+     */
+    private boolean copyWithinOneRegion(long iova, MemorySegment buffer, boolean write) {
+        DmaRegion r = find(iova);
+        long length = buffer.byteSize();
+        if (r == null || !r.direct() || (write ? !r.writable() : !r.readable())
+                || Long.compareUnsigned(length, r.end - iova) > 0) {
+            return false;
+        }
+        long in = iova - r.iova;
+        if (write) {
+            MemorySegment.copy(buffer, 0, r.view, in, length);
+        } else {
+            MemorySegment.copy(r.view, in, buffer, 0, length);
+        }
+        return true;
     }
 
     /** Whole-access check: every byte mapped (EFAULT) with the needed permission (EPERM). Under the read lock. */

@@ -100,6 +100,28 @@ public final class Session implements CommandHandler, AutoCloseable {
         return connection;
     }
 
+    /**
+     * REGION_READ and MIG_DATA_READ after negotiation, without fds, are served from the raw fields (no records
+     * per message); everything else goes through {@link #handle(IncomingCommand)}.
+     */
+    @Override
+    public Response handle(int msgId, int cmd, long msgSize, int flags, MemorySegment payload, FdList fds)
+            throws IOException {
+        if (negotiated && fds.isEmpty()) {
+            if (cmd == Command.REGION_READ.code()) {
+                runtime.migration().gate(Command.REGION_READ);
+                RegionReadRequest.check(payload);
+                return regionRead(RegionReadRequest.offsetOf(payload), RegionReadRequest.regionOf(payload),
+                        RegionReadRequest.countOf(payload));
+            }
+            if (cmd == Command.MIG_DATA_READ.code()) {
+                runtime.migration().gate(Command.MIG_DATA_READ);
+                return migDataRead(MigDataReadRequest.checkedSize(payload));
+            }
+        }
+        return CommandHandler.super.handle(msgId, cmd, msgSize, flags, payload, fds);
+    }
+
     @Override
     public Response handle(IncomingCommand in) throws IOException {
         Header header = in.header();
@@ -138,7 +160,7 @@ public final class Session implements CommandHandler, AutoCloseable {
                 runtime.irqController().setIrqs(s, fds);
                 yield Response.of(new SetIrqsReply());
             }
-            case RegionReadRequest r -> regionRead(r);
+            case RegionReadRequest r -> regionRead(r.offset(), r.region(), r.count());
             case RegionWriteRequest w -> {
                 runtime.write(regionIndex(w.region()), w.offset(), w.data());
                 yield Response.of(new RegionWriteReply(w.offset(), w.region(), w.count()));
@@ -149,7 +171,7 @@ public final class Session implements CommandHandler, AutoCloseable {
                 yield Response.of(new DeviceResetReply());
             }
             case DeviceFeatureRequest f -> Response.of(features.handle(f));
-            case MigDataReadRequest r -> migDataRead(r);
+            case MigDataReadRequest r -> migDataRead(r.size());
             case MigDataWriteRequest w -> {
                 checkMigDataSize(w.size(), "MIG_DATA_WRITE");
                 runtime.migration().writeData(w.data());
@@ -216,14 +238,14 @@ public final class Session implements CommandHandler, AutoCloseable {
         return toClose == null ? response : response.andThen(toClose::close);
     }
 
-    private Response regionRead(RegionReadRequest r) {
-        if (r.count() > dataBuffer.byteSize()) {
-            throw new VfioUserException(Errno.EINVAL, "REGION_READ: count " + r.count() + " exceeds "
+    private Response regionRead(long offset, long region, long count) {
+        if (count > dataBuffer.byteSize()) {
+            throw new VfioUserException(Errno.EINVAL, "REGION_READ: count " + count + " exceeds "
                     + dataBuffer.byteSize());
         }
-        MemorySegment data = dataSlice(r.count());
-        runtime.read(regionIndex(r.region()), r.offset(), data);
-        regionReadReply.set(r.offset(), r.region(), data);
+        MemorySegment data = dataSlice(count);
+        runtime.read(regionIndex(region), offset, data);
+        regionReadReply.set(offset, region, data);
         return regionReadResponse;
     }
 
@@ -239,11 +261,11 @@ public final class Session implements CommandHandler, AutoCloseable {
         return Response.of(new RegionWriteMultiReply(n));
     }
 
-    private Response migDataRead(MigDataReadRequest r) {
-        checkMigDataSize(r.size(), "MIG_DATA_READ");
-        MemorySegment padded = dataSlice(r.size());
+    private Response migDataRead(long size) {
+        checkMigDataSize(size, "MIG_DATA_READ");
+        MemorySegment padded = dataSlice(size);
         long n = runtime.migration().readData(padded);
-        if (n < r.size()) {
+        if (n < size) {
             padded.asSlice(n).fill((byte) 0);
         }
         migDataReadReply.set(n, padded);
