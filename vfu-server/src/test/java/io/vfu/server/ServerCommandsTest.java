@@ -192,6 +192,21 @@ class ServerCommandsTest {
         assertStillServing();
     }
 
+    /** REGION_READ and MIG_DATA_READ are decoded on a fast path without records: its bad inputs too. */
+    @Test
+    void malformedFastPathRequestsAreEinval() throws Exception {
+        client.expectErrno(Errno.EINVAL, new RawRequest(Command.REGION_READ, RawRequest.hex("00 00 00 00 00 00 00 00")));
+        client.expectErrno(Errno.EINVAL, new RawRequest(Command.REGION_READ, RawRequest.hex(
+                "f8 ff ff ff ff ff ff ff  00 00 00 00  10 00 00 00")));           // offset + count overflows
+        client.expectErrno(Errno.EINVAL, new RawRequest(Command.MIG_DATA_READ, RawRequest.hex("08 00 00 00")));
+        client.expectErrno(Errno.EINVAL, new RawRequest(Command.MIG_DATA_READ, RawRequest.hex(
+                "08 00 00 00  00 10 00 00")));                                      // argsz < 8 + size
+        try (EventFd stray = EventFd.create()) {                                    // fds where none belong
+            client.expectErrno(Errno.EINVAL, new RegionReadRequest(0, 0, 8), stray.fd());
+        }
+        assertStillServing();
+    }
+
     @Test
     void writeMultiAppliesEntriesInOrder() throws Exception {
         RegionWriteMultiReply reply = client.call(RegionWriteMultiRequest.of(
