@@ -121,6 +121,26 @@ public final class FdList implements AutoCloseable {
     }
 
     /**
+     * Moves every fd not yet taken to the end of {@code target} (which owns them from now on), carries over
+     * {@link #truncated()}, and empties this list.
+     */
+    public void moveTo(FdList target) {
+        if (frozen) {
+            return;
+        }
+        for (int i = 0; i < size; i++) {
+            if (!taken[i]) {
+                taken[i] = true;
+                target.add(fds[i]);
+            }
+        }
+        if (truncated) {
+            target.truncated(true);
+        }
+        clear();
+    }
+
+    /**
      * Forgets every fd WITHOUT closing it and resets {@link #truncated()}. Only correct once all fds were
      * taken (e.g. after {@link #takeAll()}); otherwise the untaken ones leak.
      */

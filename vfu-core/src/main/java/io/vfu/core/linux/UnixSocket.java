@@ -408,6 +408,38 @@ public final class UnixSocket implements AutoCloseable {
         return receiveFrom(dst, 0, fds);
     }
 
+    /**
+     * As {@link #receive(MemorySegment, FdList)} into {@code dst} from byte {@code offset} on, without a slice
+     * per call (for callers that stage bytes in one buffer).
+     *
+     * @param offset {@code 0 <= offset < dst.byteSize()}
+     */
+    public long receive(MemorySegment dst, long offset, FdList fds) throws IOException {
+        requireWritableNative(dst);
+        Objects.requireNonNull(fds, "fds");
+        Objects.checkIndex(offset, dst.byteSize());
+        return receiveFrom(dst, offset, fds);
+    }
+
+    /**
+     * As {@link #receiveFully(MemorySegment, FdList)} for the bytes of {@code dst} from {@code offset} on.
+     *
+     * @param offset {@code 0 <= offset <= dst.byteSize()}
+     */
+    public void receiveFully(MemorySegment dst, long offset, FdList fds) throws IOException {
+        requireWritableNative(dst);
+        Objects.requireNonNull(fds, "fds");
+        Objects.checkFromToIndex(offset, dst.byteSize(), dst.byteSize());
+        long size = dst.byteSize();
+        for (long done = offset; done < size; ) {
+            long n = receiveFrom(dst, done, fds);
+            if (n == 0) {
+                throw new EOFException("end of stream after " + done + " of " + size + " bytes");
+            }
+            done += n;
+        }
+    }
+
     /** Receives into {@code dst} from byte {@code from} on (no slice per call; dst checked by the caller). */
     private long receiveFrom(MemorySegment dst, long from, FdList fds) throws IOException {
         int fd = owner.acquire("recvmsg");
@@ -472,17 +504,7 @@ public final class UnixSocket implements AutoCloseable {
      * @throws EOFException the peer closed the stream first (the message says how many bytes arrived)
      */
     public void receiveFully(MemorySegment dst, FdList fds) throws IOException {
-        requireWritableNative(dst);
-        Objects.requireNonNull(fds, "fds");
-        long size = dst.byteSize();
-        long done = 0;
-        while (done < size) {
-            long n = receiveFrom(dst, done, fds);
-            if (n == 0) {
-                throw new EOFException("end of stream after " + done + " of " + size + " bytes");
-            }
-            done += n;
-        }
+        receiveFully(dst, 0, fds);
     }
 
     /**

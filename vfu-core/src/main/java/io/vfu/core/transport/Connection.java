@@ -37,7 +37,8 @@ import org.slf4j.LoggerFactory;
  * (a wake-up) per round trip.
  *
  * <h2>Receive pipeline</h2>
- * header (16 bytes, with fds) → validate type and msg_size → msg_size above {@link TransportLimits#maxMessageSize}:
+ * header (16 bytes, through {@link MessageReader}'s staging buffer, which usually brings a small body along in
+ * the same recvmsg, and attributes fds to their message) → validate type and msg_size → msg_size above {@link TransportLimits#maxMessageSize}:
  * skip the body (up to {@link TransportLimits#drainLimit}, else close) and answer E2BIG → read exactly the
  * body → replies to the pending call, commands to the handler → reply from one place. Fds that nobody took
  * are closed.
@@ -82,6 +83,8 @@ public final class Connection implements AutoCloseable {
     private volatile Thread reader;
     private CommandHandler handler;
     private final MemorySegment headerBuf;
+    /** Frames incoming bytes (a staging buffer: one recvmsg per small message). */
+    private final MessageReader in;
     private MemorySegment receiveBuf;
     /** The last slice of receiveBuf handed out (command sizes repeat: reused while the size does). */
     private MemorySegment receiveSlice;
@@ -113,6 +116,7 @@ public final class Connection implements AutoCloseable {
         this.sendFixed = sendScratch.asSlice(Header.SIZE);
         this.sendHead = sendScratch.asSlice(0, Header.SIZE);
         this.headerBuf = arena.allocate(Header.SIZE, 8);
+        this.in = new MessageReader(socket, arena);
         this.lastMsgId = (int) (System.nanoTime() & 0xFFFF);
     }
 
@@ -262,20 +266,15 @@ public final class Connection implements AutoCloseable {
         spareFds = null;
         boolean handedOn = false;
         try {
-            long n;
             try {
-                n = socket.receive(headerBuf, fds);
+                if (!in.readHeader(headerBuf, fds)) {
+                    return false;
+                }
             } catch (io.vfu.core.linux.LinuxException e) {
                 if (callerReads && e.errnoValue() == Errno.EAGAIN.value()) {
-                    throw RECEIVE_TIMED_OUT; // SO_RCVTIMEO: no message started, framing intact
+                    throw RECEIVE_TIMED_OUT; // SO_RCVTIMEO: what came so far stays staged, framing intact
                 }
                 throw e;
-            }
-            if (n == 0) {
-                return false;
-            }
-            if (n < Header.SIZE) {
-                socket.receiveFully(headerBuf.asSlice(n), fds);
             }
             TransportLimits lim = limits;
             long msgSize = Wire.u32(headerBuf, Header.MSG_SIZE_OFFSET);
@@ -295,7 +294,7 @@ public final class Connection implements AutoCloseable {
                 int size = (int) (msgSize - Header.SIZE);
                 MemorySegment body = receiveBuffer(size);
                 if (size > 0) {
-                    socket.receiveFully(body, fds);
+                    in.readBody(body, fds);
                 }
                 handedOn = true;
                 dispatch(Wire.u16(headerBuf, Header.MSG_ID_OFFSET), Wire.u16(headerBuf, Header.CMD_OFFSET), msgSize,
@@ -338,14 +337,14 @@ public final class Connection implements AutoCloseable {
                             + " commands queued while waiting for a reply");
                 }
                 MemorySegment copy = Arena.ofAuto().allocate(Math.max(size, 1), 8).asSlice(0, size);
-                socket.receiveFully(copy, fds);
+                in.readBody(copy, fds);
                 queued.add(new IncomingCommand(header, copy, fds));
                 handedOn = true;
                 return true;
             }
             MemorySegment body = receiveBuffer(size);
             if (size > 0) {
-                socket.receiveFully(body, fds);
+                in.readBody(body, fds);
             }
             handedOn = true;
             dispatch(header, body, fds);
@@ -376,7 +375,7 @@ public final class Connection implements AutoCloseable {
             throw new ConnectionClosedException(name + ": message body of " + bytes
                     + " bytes is beyond the drain limit " + lim.drainLimit() + "; closing");
         }
-        socket.skip(bytes, fds);
+        in.skip(bytes, fds);
     }
 
     /** @return true if the fds were handed on to a caller */
@@ -419,7 +418,7 @@ public final class Connection implements AutoCloseable {
                     ? (p.replyBuffer.byteSize() == size ? p.replyBuffer : p.replyBuffer.asSlice(0, size))
                     : Arena.ofAuto().allocate(Math.max(size, 1), 8).asSlice(0, size);
             if (size > 0) {
-                socket.receiveFully(body, fds);
+                in.readBody(body, fds);
             }
             if (fds.isEmpty() && !fds.truncated()) {
                 p.replied(msgId, cmd, msgSize, flags, error, body, FdList.none());
@@ -668,7 +667,7 @@ public final class Connection implements AutoCloseable {
         long deadline = System.nanoTime() + timeout.toNanos();
         while (!p.isDone()) {
             long left = TimeUnit.NANOSECONDS.toMillis(deadline - System.nanoTime());
-            if (left <= 0 || !socket.awaitReadable(left)) {
+            if (left <= 0 || !in.awaitReadable(left)) {
                 if (!p.isDone()) {
                     abandon(p);
                     throw new ReplyTimeoutException(name + ": no reply to " + p.command + " msg_id " + p.msgId
@@ -905,7 +904,7 @@ public final class Connection implements AutoCloseable {
         if (callerReads && !isEndedNoProbe() && !closeRequested && readLock.tryLock()) {
             // Nobody reads between calls in caller-reads mode: look whether the peer has gone (or sent something).
             try {
-                while (!isEndedNoProbe() && !closeRequested && socket.awaitReadable(0)) {
+                while (!isEndedNoProbe() && !closeRequested && in.awaitReadable(0)) {
                     readOneAsCaller();
                 }
             } catch (IOException e) {
@@ -978,6 +977,7 @@ public final class Connection implements AutoCloseable {
             }
             socketClosed = true;
         }
+        in.close();
         socket.close();
         arena.close();
     }

@@ -1,0 +1,291 @@
+package io.vfu.core.transport;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import io.vfu.core.linux.Errno;
+import io.vfu.core.linux.FdList;
+import io.vfu.core.linux.Fds;
+import io.vfu.core.linux.LinuxException;
+import io.vfu.core.linux.MemFd;
+import io.vfu.core.linux.UnixSocket;
+import io.vfu.core.protocol.Header;
+import io.vfu.core.testing.NoFdLeaks;
+import java.io.EOFException;
+import java.io.IOException;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.TimeUnit;
+import net.jqwik.api.ForAll;
+import net.jqwik.api.Property;
+import net.jqwik.api.constraints.IntRange;
+import net.jqwik.api.constraints.Size;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.ExtendWith;
+
+/**
+ * {@link MessageReader}: messages framed from a staging buffer, bodies intact, and every fd handed to the
+ * message it was sent with, however the kernel splits or joins the bytes.
+ */
+@ExtendWith(NoFdLeaks.class)
+class MessageReaderTest {
+    private final Arena arena = Arena.ofShared();
+    private final List<AutoCloseable> toClose = new ArrayList<>();
+
+    @AfterEach
+    void closeAll() throws Exception {
+        for (int i = toClose.size() - 1; i >= 0; i--) {
+            toClose.get(i).close();
+        }
+        arena.close();
+    }
+
+    /** A message: header with msg_id {@code id} and msg_size, then {@code bodySize} bytes derived from the id. */
+    private MemorySegment message(int id, int bodySize) {
+        MemorySegment m = arena.allocate(Header.SIZE + bodySize, 8);
+        m.set(ValueLayout.JAVA_SHORT_UNALIGNED, Header.MSG_ID_OFFSET, (short) id);
+        m.set(ValueLayout.JAVA_INT_UNALIGNED, Header.MSG_SIZE_OFFSET, Header.SIZE + bodySize);
+        for (int i = 0; i < bodySize; i++) {
+            m.set(ValueLayout.JAVA_BYTE, Header.SIZE + i, bodyByte(id, i));
+        }
+        return m;
+    }
+
+    private static byte bodyByte(int id, int i) {
+        return (byte) (id * 31 + i);
+    }
+
+    /** A memfd whose size names it, so that a received fd tells which one it is. */
+    private int taggedFd(long tag) throws IOException {
+        MemFd m = MemFd.create("tag", tag);
+        toClose.add(m);
+        return m.fd();
+    }
+
+    private static long tagOf(int fd) throws IOException {
+        try (MemFd m = MemFd.adopt(fd)) {
+            return m.size();
+        }
+    }
+
+    private UnixSocket[] pair() throws IOException {
+        UnixSocket[] s = UnixSocket.pair();
+        toClose.add(s[0]);
+        toClose.add(s[1]);
+        return s;
+    }
+
+    /** Reads one message; returns its id after checking its body; fds (tags) go to {@code tags}. */
+    private int readOne(MessageReader reader, List<Long> tags) throws IOException {
+        MemorySegment header = arena.allocate(Header.SIZE);
+        try (FdList fds = new FdList()) {
+            assertThat(reader.readHeader(header, fds)).isTrue();
+            int id = Short.toUnsignedInt(header.get(ValueLayout.JAVA_SHORT_UNALIGNED, Header.MSG_ID_OFFSET));
+            int bodySize = header.get(ValueLayout.JAVA_INT_UNALIGNED, Header.MSG_SIZE_OFFSET) - Header.SIZE;
+            MemorySegment body = arena.allocate(Math.max(bodySize, 1)).asSlice(0, bodySize);
+            reader.readBody(body, fds);
+            for (int i = 0; i < bodySize; i++) {
+                assertThat(body.get(ValueLayout.JAVA_BYTE, i)).as("body byte %d of message %d", i, id)
+                        .isEqualTo(bodyByte(id, i));
+            }
+            for (int fd : fds.takeAll()) {
+                tags.add(tagOf(fd));
+            }
+            return id;
+        }
+    }
+
+    @Test
+    void smallMessagesSentTogetherAreFramedApart() throws Exception {
+        UnixSocket[] s = pair();
+        MemorySegment a = message(1, 8);
+        MemorySegment b = message(2, 0);
+        MemorySegment c = message(3, 100);
+        s[0].send(null, a, b, c); // one send: the reader's first receive gets all three
+        try (MessageReader reader = new MessageReader(s[1], arena)) {
+            List<Long> tags = new ArrayList<>();
+            assertThat(readOne(reader, tags)).isEqualTo(1);
+            assertThat(reader.hasStaged()).as("the next messages came with the first").isTrue();
+            assertThat(readOne(reader, tags)).isEqualTo(2);
+            assertThat(readOne(reader, tags)).isEqualTo(3);
+            assertThat(reader.hasStaged()).isFalse();
+            assertThat(tags).isEmpty();
+            s[0].close();
+            assertThat(reader.readHeader(arena.allocate(Header.SIZE), new FdList())).as("clean end").isFalse();
+        }
+    }
+
+    @Test
+    void fdsOfALaterMessageWaitForIt() throws Exception {
+        UnixSocket[] s = pair();
+        s[0].send(null, message(1, 4));
+        s[0].send(new int[] {taggedFd(4096), taggedFd(8192)}, message(2, 16));
+        s[0].send(null, message(3, 0));
+        s[0].send(new int[] {taggedFd(12288)}, message(4, 10_000)); // body beyond the stage
+        s[0].send(null, message(5, 2));
+        try (MessageReader reader = new MessageReader(s[1], arena)) {
+            List<Long> tags = new ArrayList<>();
+            assertThat(readOne(reader, tags)).isEqualTo(1);
+            assertThat(tags).as("message 1 sent no fds, though message 2's came in the same receive").isEmpty();
+            assertThat(readOne(reader, tags)).isEqualTo(2);
+            assertThat(tags).containsExactly(4096L, 8192L);
+            tags.clear();
+            assertThat(readOne(reader, tags)).isEqualTo(3);
+            assertThat(tags).isEmpty();
+            assertThat(readOne(reader, tags)).isEqualTo(4);
+            assertThat(tags).containsExactly(12288L);
+            tags.clear();
+            assertThat(readOne(reader, tags)).isEqualTo(5);
+            assertThat(tags).isEmpty();
+        }
+    }
+
+    @Test
+    void aHeaderArrivingInPiecesKeepsItsFds() throws Exception {
+        UnixSocket[] s = pair();
+        MemorySegment m = message(7, 40);
+        s[0].send(new int[] {taggedFd(4096)}, m.asSlice(0, 5));
+        s[0].send(null, m.asSlice(5, 7));
+        s[0].send(null, m.asSlice(12));
+        try (MessageReader reader = new MessageReader(s[1], arena)) {
+            List<Long> tags = new ArrayList<>();
+            assertThat(readOne(reader, tags)).isEqualTo(7);
+            assertThat(tags).containsExactly(4096L);
+        }
+    }
+
+    @Test
+    void aReceiveTimeoutInsideAHeaderLosesNothing() throws Exception {
+        UnixSocket[] s = pair();
+        s[1].receiveTimeout(Duration.ofMillis(50));
+        MemorySegment m = message(9, 3);
+        s[0].send(new int[] {taggedFd(4096)}, m.asSlice(0, 10));
+        try (MessageReader reader = new MessageReader(s[1], arena)) {
+            MemorySegment header = arena.allocate(Header.SIZE);
+            try (FdList fds = new FdList()) {
+                assertThatThrownBy(() -> reader.readHeader(header, fds))
+                        .isInstanceOfSatisfying(LinuxException.class,
+                                e -> assertThat(e.errnoValue()).isEqualTo(Errno.EAGAIN.value()));
+                assertThat(fds.isEmpty()).as("fds wait with the staged bytes").isTrue();
+            }
+            s[0].send(null, m.asSlice(10));
+            List<Long> tags = new ArrayList<>();
+            assertThat(readOne(reader, tags)).isEqualTo(9);
+            assertThat(tags).containsExactly(4096L);
+        }
+    }
+
+    @Test
+    void skippedBodiesKeepTheFraming() throws Exception {
+        UnixSocket[] s = pair();
+        s[0].send(null, message(1, 3000), message(2, 12));
+        s[0].send(null, message(3, 20_000));
+        s[0].send(null, message(4, 1));
+        try (MessageReader reader = new MessageReader(s[1], arena)) {
+            MemorySegment header = arena.allocate(Header.SIZE);
+            try (FdList fds = new FdList()) {
+                assertThat(reader.readHeader(header, fds)).isTrue();
+                reader.skip(3000, fds);
+            }
+            List<Long> tags = new ArrayList<>();
+            assertThat(readOne(reader, tags)).isEqualTo(2);
+            try (FdList fds = new FdList()) {
+                assertThat(reader.readHeader(header, fds)).isTrue();
+                reader.skip(20_000, fds);
+            }
+            assertThat(readOne(reader, tags)).isEqualTo(4);
+        }
+    }
+
+    @Test
+    void theStreamEndingInsideAHeaderIsAnError() throws Exception {
+        UnixSocket[] s = pair();
+        s[0].send(null, message(1, 0).asSlice(0, 9));
+        s[0].close();
+        try (MessageReader reader = new MessageReader(s[1], arena)) {
+            assertThatThrownBy(() -> reader.readHeader(arena.allocate(Header.SIZE), new FdList()))
+                    .isInstanceOf(EOFException.class);
+        }
+    }
+
+    @Test
+    void fdsOfMessagesNeverReadAreClosed() throws Exception {
+        UnixSocket[] s = pair();
+        int before = Fds.openFdCount();
+        s[0].send(null, message(1, 0));
+        MemFd m = MemFd.create("unread", 4096);
+        s[0].send(new int[] {m.fd()}, message(2, 0));
+        m.close();
+        try (MessageReader reader = new MessageReader(s[1], arena)) {
+            assertThat(readOne(reader, new ArrayList<>())).isEqualTo(1);
+            // message 2's fd may have been received along with message 1: the reader holds it until close
+        }
+        assertThat(Fds.openFdCount()).isEqualTo(before);
+    }
+
+    /**
+     * Any sequence of messages, each sent with one sendmsg carrying its fds (fd-less ones sometimes joined into
+     * one send), written while the reader reads: every message comes out whole, with exactly its own fds.
+     */
+    @Property(tries = 150)
+    void everyMessageGetsItsOwnFds(@ForAll @Size(min = 1, max = 40) List<@IntRange(min = 0, max = 9000) Integer> sizes,
+                                   @ForAll @Size(min = 40, max = 40) List<@IntRange(min = 0, max = 3) Integer> fdCounts,
+                                   @ForAll @Size(min = 40, max = 40) List<Boolean> joinWithNext) throws Exception {
+        UnixSocket[] s = UnixSocket.pair();
+        try (Arena a = Arena.ofShared(); MessageReader reader = new MessageReader(s[1], a)) {
+            int n = sizes.size();
+            List<List<Long>> expected = new ArrayList<>();
+            List<MemFd> memfds = new ArrayList<>();
+            long tag = 0;
+            for (int i = 0; i < n; i++) {
+                List<Long> tags = new ArrayList<>();
+                for (int k = 0; k < fdCounts.get(i); k++) {
+                    tag += 4096;
+                    tags.add(tag);
+                    memfds.add(MemFd.create("t", tag));
+                }
+                expected.add(tags);
+            }
+            CompletableFuture<Void> writer = CompletableFuture.runAsync(() -> {
+                try {
+                    int fdIndex = 0;
+                    List<MemorySegment> batch = new ArrayList<>();
+                    for (int i = 0; i < n; i++) {
+                        int count = fdCounts.get(i);
+                        int[] fds = new int[count];
+                        for (int k = 0; k < count; k++) {
+                            fds[k] = memfds.get(fdIndex++).fd();
+                        }
+                        batch.add(message(i, sizes.get(i)));
+                        boolean join = count == 0 && i + 1 < n && fdCounts.get(i + 1) == 0 && joinWithNext.get(i);
+                        if (!join) {
+                            s[0].send(count == 0 ? null : fds, batch.toArray(MemorySegment[]::new));
+                            batch.clear();
+                        }
+                    }
+                } catch (IOException e) {
+                    throw new java.io.UncheckedIOException(e);
+                }
+            });
+            try {
+                for (int i = 0; i < n; i++) {
+                    List<Long> tags = new ArrayList<>();
+                    assertThat(readOne(reader, tags)).isEqualTo(i);
+                    assertThat(tags).as("fds of message %d", i).isEqualTo(expected.get(i));
+                }
+                writer.get(10, TimeUnit.SECONDS);
+            } finally {
+                s[0].close();
+                writer.handle((v, e) -> null).get(10, TimeUnit.SECONDS);
+                s[1].close();
+                memfds.forEach(MemFd::close);
+            }
+        }
+    }
+}
