@@ -929,6 +929,11 @@ public final class VfioUserClient implements AutoCloseable {
      * {@link #transferSize()}) until a reply with size 0 (§11.5: a short non-zero reply is not taken as the end).
      * In PRE_COPY the end is only "nothing right now"; call again later or move to STOP_COPY.
      *
+     * <p>Requests are pipelined: up to {@link #readWindow} of them are in flight, so the server prepares the next
+     * chunks while this one is consumed, and a round trip is not paid per chunk. Reading past the end is
+     * harmless (the server answers 0 again in STOP_COPY; in PRE_COPY, data that appeared meanwhile still comes,
+     * in order, before this returns). Chunks reach {@code sink} in stream order.
+     *
      * @return the number of bytes read
      */
     public long readMigrationData(MigrationDataSink sink, long chunkSize) throws IOException {
@@ -936,20 +941,92 @@ public final class VfioUserClient implements AutoCloseable {
             throw new IllegalArgumentException("chunk size must be positive: " + chunkSize);
         }
         long size = Math.min(chunkSize, transferSize());
-        long total = 0;
+        int window = readWindow(size);
+        long slot = MigDataReadReply.FIXED_SIZE + size;
         try (Arena arena = Arena.ofConfined()) {
-            MemorySegment buffer = arena.allocate(MigDataReadReply.FIXED_SIZE + size, 8);
-            MemorySegment full = buffer.asSlice(MigDataReadReply.FIXED_SIZE, size);
+            MemorySegment buffers = arena.allocate(slot * window, 8);
             MigDataReadRequest request = new MigDataReadRequest(size); // immutable: one for every chunk
-            while (true) {
-                long body = main.callInto(request, buffer);
-                long got = MigDataReadReply.checkedSize(body == buffer.byteSize() ? buffer : buffer.asSlice(0, body));
-                if (got == 0) {
-                    return total;
+            return new ReadPipeline(main, request, buffers, slot, window).run(sink, size);
+        }
+    }
+
+    /** Requests in flight while reading migration data: enough to cover a round trip, at most ~8 MiB of buffers. */
+    static int readWindow(long chunkSize) {
+        return (int) Math.clamp((8L << 20) / chunkSize, 1, 4);
+    }
+
+    /** The in-flight MIG_DATA_READ calls of one {@link #readMigrationData} (a ring of reply buffers). */
+    private static final class ReadPipeline {
+        private final Connection connection;
+        private final MigDataReadRequest request;
+        private final MemorySegment[] slots;
+        private final MemorySegment[] fullData;
+        private final Connection.Call[] calls;
+        private int head;
+        private int inFlight;
+
+        ReadPipeline(Connection connection, MigDataReadRequest request, MemorySegment buffers, long slot, int window) {
+            this.connection = connection;
+            this.request = request;
+            this.slots = new MemorySegment[window];
+            this.fullData = new MemorySegment[window];
+            this.calls = new Connection.Call[window];
+            for (int i = 0; i < window; i++) {
+                slots[i] = buffers.asSlice(i * slot, slot);
+                fullData[i] = slots[i].asSlice(MigDataReadReply.FIXED_SIZE);
+            }
+        }
+
+        long run(MigrationDataSink sink, long size) throws IOException {
+            long total = 0;
+            boolean ended = false;
+            try {
+                while (inFlight < calls.length) {
+                    start();
                 }
-                // A full chunk (the steady state) reuses one slice; a short one gets its own.
-                sink.accept(got == size ? full : buffer.asSlice(MigDataReadReply.FIXED_SIZE, got));
-                total += got;
+                while (inFlight > 0) {
+                    int i = head;
+                    long body = finishOldest();
+                    MemorySegment reply = slots[i];
+                    long got = MigDataReadReply.checkedSize(body == reply.byteSize() ? reply : reply.asSlice(0, body));
+                    if (got == 0) {
+                        ended = true; // the calls still in flight are drained; data they bring is kept
+                    } else {
+                        // A full chunk (the steady state) reuses the slot's slice; a short one gets its own.
+                        sink.accept(got == size ? fullData[i] : reply.asSlice(MigDataReadReply.FIXED_SIZE, got));
+                        total += got;
+                    }
+                    if (!ended) {
+                        start();
+                    }
+                }
+                return total;
+            } finally {
+                drain(); // after an error: no reply may land in the buffers once they are freed
+            }
+        }
+
+        private void start() throws IOException {
+            int i = (head + inFlight) % calls.length;
+            calls[i] = connection.startInto(request, slots[i]);
+            inFlight++;
+        }
+
+        private long finishOldest() throws IOException {
+            Connection.Call call = calls[head];
+            calls[head] = null;
+            head = (head + 1) % calls.length;
+            inFlight--;
+            return connection.finishInto(call);
+        }
+
+        private void drain() {
+            while (inFlight > 0) {
+                try {
+                    finishOldest();
+                } catch (IOException e) {
+                    // the first failure is what the caller sees
+                }
             }
         }
     }
@@ -976,10 +1053,78 @@ public final class VfioUserClient implements AutoCloseable {
     public void writeMigrationData(MemorySegment data) throws IOException {
         long total = data.byteSize();
         long chunk = transferSize();
-        for (long done = 0; done < total; ) {
-            long n = Math.min(chunk, total - done);
-            call(new MigDataWriteRequest(data.asSlice(done, n)), p -> null);
-            done += n;
+        try (WritePipeline pipeline = new WritePipeline(main)) {
+            for (long done = 0; done < total; ) {
+                long n = Math.min(chunk, total - done);
+                pipeline.write(data.asSlice(done, n));
+                done += n;
+            }
+            pipeline.finish();
+        }
+    }
+
+    /**
+     * MIG_DATA_WRITE calls with several in flight: sendmsg has copied a chunk into the kernel when it returns,
+     * so the next one can go before the reply to the previous arrives (the replies are header-only). The first
+     * failure is reported; later chunks of a failed stream may have been sent already, which is harmless as the
+     * destination discards a failed resume.
+     */
+    private static final class WritePipeline implements AutoCloseable {
+        private static final int WINDOW = 4;
+        private final Connection connection;
+        private final Arena arena = Arena.ofConfined();
+        private final MemorySegment replies = arena.allocate(8L * WINDOW, 8);
+        private final Connection.Call[] calls = new Connection.Call[WINDOW];
+        private int head;
+        private int inFlight;
+        private IOException failure;
+
+        WritePipeline(Connection connection) {
+            this.connection = connection;
+        }
+
+        void write(MemorySegment chunk) throws IOException {
+            if (inFlight == WINDOW) {
+                finishOldest();
+            }
+            if (failure != null) {
+                throw failure;
+            }
+            int i = (head + inFlight) % WINDOW;
+            calls[i] = connection.startInto(new MigDataWriteRequest(chunk), replies.asSlice(8L * i, 8));
+            inFlight++;
+        }
+
+        /** Waits for every reply; throws the first failure. */
+        void finish() throws IOException {
+            while (inFlight > 0) {
+                finishOldest();
+            }
+            if (failure != null) {
+                throw failure;
+            }
+        }
+
+        private void finishOldest() {
+            Connection.Call call = calls[head];
+            calls[head] = null;
+            head = (head + 1) % WINDOW;
+            inFlight--;
+            try {
+                connection.finishInto(call);
+            } catch (IOException e) {
+                if (failure == null) {
+                    failure = e;
+                }
+            }
+        }
+
+        @Override
+        public void close() {
+            while (inFlight > 0) {
+                finishOldest();
+            }
+            arena.close();
         }
     }
 
@@ -995,7 +1140,7 @@ public final class VfioUserClient implements AutoCloseable {
         }
         int size = (int) Math.min(chunkSize, transferSize());
         long total = 0;
-        try (Arena arena = Arena.ofConfined()) {
+        try (Arena arena = Arena.ofConfined(); WritePipeline pipeline = new WritePipeline(main)) {
             MemorySegment buffer = arena.allocate(size, 8);
             ByteBuffer b = buffer.asByteBuffer();
             while (true) {
@@ -1005,10 +1150,11 @@ public final class VfioUserClient implements AutoCloseable {
                     // fill the chunk
                 }
                 if (b.position() > 0) {
-                    call(new MigDataWriteRequest(buffer.asSlice(0, b.position())), p -> null);
+                    pipeline.write(buffer.asSlice(0, b.position())); // sent (copied) when this returns
                     total += b.position();
                 }
                 if (eof < 0) {
+                    pipeline.finish();
                     return total;
                 }
             }

@@ -331,6 +331,35 @@ class ClientCallsTest {
     }
 
     @Test
+    void aFailedChunkInTheReadPipelineFailsTheReadAndLeavesTheClientInStep() throws Exception {
+        AtomicInteger requests = new AtomicInteger();
+        try (FakeServer server = FakeServer.start(ClientTestSupport.socket(dir))) {
+            server.on(Command.MIG_DATA_READ, (s, c) -> {
+                MigDataReadRequest r = MigDataReadRequest.decode(c.payload());
+                if (requests.incrementAndGet() == 3) {
+                    throw new VfioUserException(Errno.EIO, "device failed");
+                }
+                byte[] p = new byte[8 + (int) r.size()];
+                MemorySegment seg = MemorySegment.ofArray(p);
+                seg.set(Wire.U32, 0, 8 + r.size());
+                seg.set(Wire.U32, 4, r.size());
+                return Response.of(RawReply.of(Command.MIG_DATA_READ, p));
+            });
+            server.on(Command.DEVICE_FEATURE, (s, c) -> Response.of(DeviceFeatureReply.get(DeviceFeature.MIG_DEVICE_STATE,
+                    new FeaturePayload.MigDeviceState(MigrationState.STOP_COPY.wireValue()))));
+            try (VfioUserClient client = ClientTestSupport.connect(dir, ClientTestSupport.options().build())) {
+                List<Long> chunks = new ArrayList<>();
+                assertThatThrownBy(() -> client.readMigrationData(chunk -> chunks.add(chunk.byteSize()), 4096))
+                        .isInstanceOfSatisfying(VfioUserException.class, e -> assertThat(e.errno()).isEqualTo(Errno.EIO));
+                assertThat(chunks).as("the chunks before the failure were delivered, none after").containsExactly(4096L, 4096L);
+                assertThat(requests.get()).as("requests were in flight together").isGreaterThan(3);
+                // Every reply to a request in flight was consumed: the next call gets its own reply.
+                assertThat(client.migrationState()).isEqualTo(MigrationState.STOP_COPY);
+            }
+        }
+    }
+
+    @Test
     void serverErrnoIsReported() throws Exception {
         try (FakeServer server = FakeServer.start(ClientTestSupport.socket(dir));
              VfioUserClient client = ClientTestSupport.connect(dir, ClientTestSupport.options().build())) {

@@ -69,10 +69,10 @@ public final class Connection implements AutoCloseable {
 
     private final Object lock = new Object();
     /** Calls in flight, oldest first (an intrusive list: no map entry or boxed msg_id per call). */
-    private Pending pendingHead;
-    private Pending pendingTail;
-    /** A finished Pending kept for the next call (no allocation per call in the single-caller case). */
-    private Pending sparePending;
+    private Call pendingHead;
+    private Call pendingTail;
+    /** A finished Call kept for the next call (no allocation per call in the single-caller case). */
+    private Call spareCall;
     /** msg_ids of calls that timed out, whose replies may still come (bounded). */
     private final java.util.Set<Integer> abandoned = new java.util.LinkedHashSet<>();
     private int lastMsgId;
@@ -261,7 +261,7 @@ public final class Connection implements AutoCloseable {
      *
      * @return false on a clean end of stream before a header
      */
-    private boolean readMessage(Pending waiting) throws IOException {
+    private boolean readMessage(Call waiting) throws IOException {
         FdList fds = spareFds != null ? spareFds : new FdList();
         spareFds = null;
         boolean handedOn = false;
@@ -381,7 +381,7 @@ public final class Connection implements AutoCloseable {
     /** @return true if the fds were handed on to a caller */
     private boolean readReply(int msgId, int cmd, long msgSize, int flags, int error, FdList fds, TransportLimits lim)
             throws IOException {
-        Pending p;
+        Call p;
         synchronized (lock) {
             p = findPending(msgId);
             if (p != null && p.command.code() == cmd && !p.isDone()) {
@@ -440,13 +440,13 @@ public final class Connection implements AutoCloseable {
      * reply to our oldest pending call, which fails now with EPROTO instead of waiting for its timeout.
      */
     private void unexpectedReply(Header header) {
-        Pending oldest = null;
+        Call oldest = null;
         synchronized (lock) {
             if (abandoned.remove(header.msgId())) {
                 log.debug("{}: discarding late {}", name, header);
                 return;
             }
-            for (Pending p = pendingHead; p != null; p = p.next) {
+            for (Call p = pendingHead; p != null; p = p.next) {
                 if (!p.isDone() && !p.receiving) {
                     oldest = p;
                     break;
@@ -529,7 +529,7 @@ public final class Connection implements AutoCloseable {
      * @throws ConnectionClosedException the connection ended first
      */
     public ReceivedReply call(Request request, int[] fds, MemorySegment replyBuffer) throws IOException {
-        Pending p = register(request.command(), replyBuffer);
+        Call p = register(request.command(), replyBuffer);
         try {
             send(p.msgId, request, fds, false);
             return await(p).result();
@@ -538,7 +538,7 @@ public final class Connection implements AutoCloseable {
                 unlink(p);
                 if (p.isDone() && !p.receiving && !p.abandoned) {
                     p.reset();
-                    sparePending = p; // the reader is done with it: reuse for the next call
+                    spareCall = p; // the reader is done with it: reuse for the next call
                 }
             }
         }
@@ -552,17 +552,48 @@ public final class Connection implements AutoCloseable {
      * @return the size of the reply body, at the start of {@code replyBuffer}
      */
     public long callInto(Request request, MemorySegment replyBuffer) throws IOException {
+        return finishInto(startInto(request, replyBuffer));
+    }
+
+    /**
+     * Sends a command without waiting for its reply, so that several can be in flight (a pipeline: the peer
+     * answers them in order, §3.2). The reply body will be read into {@code replyBuffer}, which must stay
+     * alive until {@link #finishInto} returned for this call. Every started call must be finished, also on
+     * an error path; a call not finished keeps its msg_id and buffer.
+     */
+    public Call startInto(Request request, MemorySegment replyBuffer) throws IOException {
         java.util.Objects.requireNonNull(replyBuffer, "replyBuffer");
-        Pending p = register(request.command(), replyBuffer);
+        Call p = register(request.command(), replyBuffer);
+        boolean sent = false;
         try {
             send(p.msgId, request, NO_FDS, false);
-            return await(p).bodySize();
+            sent = true;
+            return p;
+        } finally {
+            if (!sent) {
+                synchronized (lock) {
+                    unlink(p);
+                }
+            }
+        }
+    }
+
+    /**
+     * Waits for the reply to a call of {@link #startInto} (see {@link #callInto} for the outcome). Once this
+     * returns or throws, nothing more is written to the call's reply buffer and {@code call} must not be used
+     * again.
+     *
+     * @return the size of the reply body, at the start of the call's reply buffer
+     */
+    public long finishInto(Call call) throws IOException {
+        try {
+            return await(call).bodySize();
         } finally {
             synchronized (lock) {
-                unlink(p);
-                if (p.isDone() && !p.receiving && !p.abandoned) {
-                    p.reset();
-                    sparePending = p;
+                unlink(call);
+                if (call.isDone() && !call.receiving && !call.abandoned) {
+                    call.reset();
+                    spareCall = call; // the reader is done with it: reuse for the next call
                 }
             }
         }
@@ -578,11 +609,11 @@ public final class Connection implements AutoCloseable {
         send(msgId, request, fds, true);
     }
 
-    private Pending register(Command command, MemorySegment replyBuffer) throws IOException {
+    private Call register(Command command, MemorySegment replyBuffer) throws IOException {
         synchronized (lock) {
             checkOpen();
-            Pending p = sparePending != null ? sparePending : new Pending();
-            sparePending = null;
+            Call p = spareCall != null ? spareCall : new Call();
+            spareCall = null;
             p.start(nextMsgId(), command, replyBuffer, Thread.currentThread());
             p.prev = pendingTail;
             if (pendingTail != null) {
@@ -612,8 +643,8 @@ public final class Connection implements AutoCloseable {
     }
 
     /** The call in flight with this msg_id, or null (caller holds lock). */
-    private Pending findPending(int msgId) {
-        for (Pending p = pendingHead; p != null; p = p.next) {
+    private Call findPending(int msgId) {
+        for (Call p = pendingHead; p != null; p = p.next) {
             if (p.msgId == msgId) {
                 return p;
             }
@@ -622,7 +653,7 @@ public final class Connection implements AutoCloseable {
     }
 
     /** Removes a call from the in-flight list (caller holds lock); idempotent. */
-    private void unlink(Pending p) {
+    private void unlink(Call p) {
         if (!p.linked) {
             return;
         }
@@ -641,7 +672,7 @@ public final class Connection implements AutoCloseable {
         p.linked = false;
     }
 
-    private Pending await(Pending p) throws IOException {
+    private Call await(Call p) throws IOException {
         Duration timeout = limits.replyTimeout();
         if (callerReads) {
             return awaitCallerReads(p, timeout);
@@ -663,7 +694,7 @@ public final class Connection implements AutoCloseable {
         return p;
     }
 
-    private Pending awaitInline(Pending p, Duration timeout) throws IOException {
+    private Call awaitInline(Call p, Duration timeout) throws IOException {
         long deadline = System.nanoTime() + timeout.toNanos();
         while (!p.isDone()) {
             long left = TimeUnit.NANOSECONDS.toMillis(deadline - System.nanoTime());
@@ -683,7 +714,7 @@ public final class Connection implements AutoCloseable {
     }
 
     /** Caller-reads mode: read the socket until our reply is in, unless another caller is reading already. */
-    private Pending awaitCallerReads(Pending p, Duration timeout) throws IOException {
+    private Call awaitCallerReads(Call p, Duration timeout) throws IOException {
         // Bounded by the reply timeout, or by SO_RCVTIMEO (the same duration) counted from when this thread
         // began reading: with several callers a call may wait up to twice the timeout.
         long deadline = System.nanoTime() + timeout.toNanos();
@@ -754,7 +785,7 @@ public final class Connection implements AutoCloseable {
 
     private void wakeWaiters() {
         synchronized (lock) {
-            for (Pending q = pendingHead; q != null; q = q.next) {
+            for (Call q = pendingHead; q != null; q = q.next) {
                 Thread w = q.waiter;
                 if (w != null && !q.isDone()) {
                     java.util.concurrent.locks.LockSupport.unpark(w);
@@ -763,7 +794,7 @@ public final class Connection implements AutoCloseable {
         }
     }
 
-    private void abandon(Pending p) {
+    private void abandon(Call p) {
         synchronized (lock) {
             p.abandoned = true;
             abandoned.add(p.msgId);
@@ -773,7 +804,7 @@ public final class Connection implements AutoCloseable {
         }
     }
 
-    private Pending timedOut(Pending p, Duration timeout) throws IOException {
+    private Call timedOut(Call p, Duration timeout) throws IOException {
         synchronized (lock) {
             if (p.receiving) {
                 // The reply is being read into the caller's buffer right now. Returning would hand the buffer
@@ -880,21 +911,21 @@ public final class Connection implements AutoCloseable {
     // Ending
 
     private void end(IOException cause) {
-        Pending[] toFail;
+        Call[] toFail;
         synchronized (lock) {
             if (ended) {
                 return;
             }
             ended = true;
             endCause = cause;
-            java.util.List<Pending> all = new java.util.ArrayList<>();
-            for (Pending p = pendingHead; p != null; p = p.next) {
+            java.util.List<Call> all = new java.util.ArrayList<>();
+            for (Call p = pendingHead; p != null; p = p.next) {
                 all.add(p);
             }
-            toFail = all.toArray(Pending[]::new);
+            toFail = all.toArray(Call[]::new);
         }
         shutdownQuietly();
-        for (Pending p : toFail) {
+        for (Call p : toFail) {
             p.fail(cause);
         }
     }
@@ -983,17 +1014,17 @@ public final class Connection implements AutoCloseable {
     }
 
     /**
-     * One call in flight. Completed once by whichever thread learns the outcome (the reader, a timeout, the
+     * One call in flight (returned by {@link #startInto}, otherwise internal). Completed once by whichever thread learns the outcome (the reader, a timeout, the
      * end of the connection); awaited by the calling thread only. Reused by the next call once finished
      * (see {@link #call(Request, int[], MemorySegment)}).
      */
-    private static final class Pending {
+    public static final class Call {
         private static final Object REPLIED = new Object();
         private static final java.lang.invoke.VarHandle OUTCOME;
 
         static {
             try {
-                OUTCOME = java.lang.invoke.MethodHandles.lookup().findVarHandle(Pending.class, "outcome", Object.class);
+                OUTCOME = java.lang.invoke.MethodHandles.lookup().findVarHandle(Call.class, "outcome", Object.class);
             } catch (ReflectiveOperationException e) {
                 throw new ExceptionInInitializerError(e);
             }
@@ -1017,8 +1048,8 @@ public final class Connection implements AutoCloseable {
         boolean receiving;
         boolean abandoned;
         boolean linked;
-        Pending prev;
-        Pending next;
+        Call prev;
+        Call next;
 
         void start(int id, Command cmd, MemorySegment buffer, Thread thread) {
             msgId = id;

@@ -153,6 +153,75 @@ class ConnectionTest {
         }
     }
 
+    /**
+     * startInto/finishInto: several calls in flight at once (the peer sees them all before answering), each reply
+     * lands in its own buffer, an error fails only its call, and the connection stays in step afterwards. Run
+     * with a reader thread and in caller-reads mode.
+     */
+    @org.junit.jupiter.params.ParameterizedTest
+    @org.junit.jupiter.params.provider.ValueSource(booleans = {false, true})
+    void pipelinedCallsGetTheirOwnRepliesInTheirOwnBuffers(boolean callerReads) throws Exception {
+        UnixSocket[] s = UnixSocket.pair();
+        Connection client = closeLater(new Connection(s[0], LIMITS, "client"));
+        UnixSocket peer = closeLater(s[1]);
+        CommandHandler none = cmd -> { throw VfioUserException.einval("client serves nothing"); };
+        if (callerReads) {
+            client.startCallerReads(none);
+        } else {
+            client.start(none);
+        }
+        RawWire wire = new RawWire(peer, arena);
+        MemorySegment[] buffers = new MemorySegment[4];
+        Connection.Call[] calls = new Connection.Call[4];
+        for (int i = 0; i < 4; i++) {
+            buffers[i] = Arena.ofAuto().allocate(32);
+            calls[i] = client.startInto(RawPayload.of(Command.MIG_DATA_READ, "req" + i), buffers[i]);
+        }
+        int[] ids = new int[4];
+        for (int i = 0; i < 4; i++) {
+            Header h = wire.readHeader();
+            assertThat(wire.readBody(h)).isEqualTo("req" + i);
+            ids[i] = h.msgId();
+        }
+        assertThat(ids).doesNotHaveDuplicates();
+        // All four answered in one send, the third with an error: the receiving side must split them.
+        MemorySegment replies = arena.allocate(4L * Header.SIZE + 3 * 6);
+        long at = 0;
+        for (int i = 0; i < 4; i++) {
+            boolean error = i == 2;
+            long size = Header.SIZE + (error ? 0 : 6);
+            Header.encode(replies.asSlice(at), ids[i], Command.MIG_DATA_READ.code(), size,
+                    Header.TYPE_REPLY | (error ? Header.FLAG_ERROR : 0), error ? Errno.EIO.value() : 0);
+            if (!error) {
+                replies.asSlice(at + Header.SIZE, 6).copyFrom(MemorySegment.ofArray(("reply" + i).getBytes()));
+            }
+            at += size;
+        }
+        peer.send(null, replies);
+        for (int i = 0; i < 4; i++) {
+            if (i == 2) {
+                Connection.Call failing = calls[i];
+                assertThatThrownBy(() -> client.finishInto(failing))
+                        .isInstanceOfSatisfying(VfioUserException.class, e -> assertThat(e.errno()).isEqualTo(Errno.EIO));
+            } else {
+                assertThat(client.finishInto(calls[i])).isEqualTo(6);
+                assertThat(RawPayload.text(buffers[i].asSlice(0, 6))).isEqualTo("reply" + i);
+            }
+        }
+        // Still in step: an ordinary call after the pipeline gets its own reply.
+        CompletableFuture<String> next = CompletableFuture.supplyAsync(() -> {
+            try (ReceivedReply r = client.call(RawPayload.of(Command.REGION_READ, "after"))) {
+                return RawPayload.text(r.payload());
+            } catch (IOException e) {
+                throw new java.io.UncheckedIOException(e);
+            }
+        });
+        Header h = wire.readHeader();
+        assertThat(wire.readBody(h)).isEqualTo("after");
+        wire.send(h.msgId(), Command.REGION_READ.code(), Header.TYPE_REPLY, "fine");
+        assertThat(next.get(10, TimeUnit.SECONDS)).isEqualTo("fine");
+    }
+
     @Test
     void replyLargerThanTheCallersBufferFailsWithE2bigAndTheStreamStaysInSync() throws IOException {
         Connection[] c = pair(LIMITS);
