@@ -46,32 +46,36 @@ public final class Bench {
     private static final long DIRTY_LENGTH = 16L << 30;
     private static final long DIRTY_PAGE = 4096;
 
-    /** Sizes of one run. */
+    /**
+     * Sizes of one run. {@code warmUpOps}: calls of each path before it is measured (C2 compiles after ~10k);
+     * {@code rounds}: blocks in which figure and baseline alternate.
+     */
     public record Config(String name, int latencyOps, long migBytes, long dmaBytes, int dirtyReports, int allocOps,
-                         boolean pin, boolean allocOnly) {
-        /** The full set (about a minute on a quiet 2-core machine). */
+                         int warmUpOps, int rounds, boolean pin, boolean allocOnly) {
+        /** The full set (a few minutes on a quiet 2-core machine). */
         public static Config full() {
-            return new Config("full", 50_000, 512 * MiB, 256 * MiB, 200, 20_000, true, false);
+            return new Config("full", 50_000, 512 * MiB, 256 * MiB, 200, 20_000, 20_000, 10, true, false);
         }
 
         /** {@code --quick}: well under two minutes. */
         public static Config quick() {
-            return new Config("quick", 10_000, 128 * MiB, 64 * MiB, 40, 5_000, true, false);
+            return new Config("quick", 10_000, 128 * MiB, 64 * MiB, 40, 5_000, 12_000, 5, true, false);
         }
 
         /** A smoke test of every benchmark (figures meaningless). */
         public static Config tiny() {
-            return new Config("tiny", 200, 8 * MiB, 2 * MiB, 3, 200, true, false);
+            return new Config("tiny", 200, 8 * MiB, 2 * MiB, 3, 200, 100, 2, true, false);
         }
 
         public Config withPin(boolean p) {
-            return new Config(name, latencyOps, migBytes, dmaBytes, dirtyReports, allocOps, p, allocOnly);
+            return new Config(name, latencyOps, migBytes, dmaBytes, dirtyReports, allocOps, warmUpOps, rounds, p,
+                    allocOnly);
         }
 
         /** Only the allocation figures (for working on the hot paths). */
         public Config allocationOnly() {
-            return new Config(name + ", allocation only", latencyOps, migBytes, dmaBytes, dirtyReports, allocOps, pin,
-                    true);
+            return new Config(name + ", allocation only", latencyOps, migBytes, dmaBytes, dirtyReports, allocOps,
+                    warmUpOps, rounds, pin, true);
         }
     }
 
@@ -170,38 +174,64 @@ public final class Bench {
 
     private void regionAccess(Ctx c, List<Row> rows, List<Alloc> alloc) throws IOException {
         int n = config.latencyOps();
-        long[] t = new long[n];
-        long[] base = new long[n];
         MemorySegment four = Arena.ofAuto().allocate(4, 8);
         MemorySegment eight = Arena.ofAuto().allocate(8, 8);
 
         say("REGION_READ 4 bytes of config space vs raw ping-pong");
         int readReq = Header.SIZE + RegionReadRequest.SIZE;
         int readReply = Header.SIZE + RegionReadReply.FIXED_SIZE + 4;
-        for (int round = 0; round < 2; round++) { // round 0 warms up
-            for (int i = 0; i < n; i++) {
-                long t0 = System.nanoTime();
-                c.client().read(RegionIndex.CONFIG, 0, four);
-                t[i] = System.nanoTime() - t0;
-            }
-            c.raw().pingPong(readReq, readReply, base);
-        }
-        rows.add(latency("REGION_READ 4 B config", t, base, readReq + "/" + readReply + " B ping-pong"));
+        warmUp(() -> c.client().read(RegionIndex.CONFIG, 0, four), readReq, readReply, c);
+        rows.add(interleavedLatency("REGION_READ 4 B config", n, () -> c.client().read(RegionIndex.CONFIG, 0, four),
+                readReq, readReply, c));
 
         say("REGION_WRITE 8 bytes to BAR0 vs raw ping-pong");
         int writeReq = Header.SIZE + RegionWriteRequest.FIXED_SIZE + 8;
         int writeReply = Header.SIZE + RegionWriteReply.SIZE;
-        for (int round = 0; round < 2; round++) {
-            for (int i = 0; i < n; i++) {
-                long t0 = System.nanoTime();
-                c.client().write(RegionIndex.BAR0, BenchDevice.SCRATCH, eight);
-                t[i] = System.nanoTime() - t0;
-            }
-            c.raw().pingPong(writeReq, writeReply, base);
-        }
-        rows.add(latency("REGION_WRITE 8 B BAR0", t, base, writeReq + "/" + writeReply + " B ping-pong"));
+        IoAction write = () -> c.client().write(RegionIndex.BAR0, BenchDevice.SCRATCH, eight);
+        warmUp(write, writeReq, writeReply, c);
+        rows.add(interleavedLatency("REGION_WRITE 8 B BAR0", n, write, writeReq, writeReply, c));
 
         allocRegionRead(c, alloc);
+    }
+
+    /** One operation of a latency benchmark. */
+    @FunctionalInterface
+    private interface IoAction {
+        void run() throws IOException;
+    }
+
+    /**
+     * Runs {@code op} and the raw ping-pong often enough for the JIT to compile both (C2 needs ~10k calls; the
+     * first measured round would otherwise compare interpreted code against compiled code).
+     */
+    private void warmUp(IoAction op, int req, int reply, Ctx c) throws IOException {
+        int ops = config.warmUpOps();
+        for (int i = 0; i < ops; i++) {
+            op.run();
+        }
+        c.raw().pingPong(req, reply, new long[ops]);
+    }
+
+    /**
+     * {@code ops} round trips of {@code op} and as many raw ones, alternating in {@link Config#rounds} blocks so
+     * that a change in the machine's speed during the run (other guests, frequency) hits both alike.
+     */
+    private Row interleavedLatency(String name, int ops, IoAction op, int req, int reply, Ctx c) throws IOException {
+        int rounds = config.rounds();
+        int per = Math.max(1, ops / rounds);
+        long[] t = new long[per * rounds];
+        long[] base = new long[per * rounds];
+        long[] block = new long[per];
+        for (int r = 0; r < rounds; r++) {
+            for (int i = 0; i < per; i++) {
+                long t0 = System.nanoTime();
+                op.run();
+                t[r * per + i] = System.nanoTime() - t0;
+            }
+            c.raw().pingPong(req, reply, block);
+            System.arraycopy(block, 0, base, r * per, per);
+        }
+        return latency(name, t, base, req + "/" + reply + " B ping-pong");
     }
 
     private void allocRegionRead(Ctx c, List<Alloc> alloc) throws IOException {
@@ -241,55 +271,89 @@ public final class Bench {
     // Migration data
 
     private void migration(Ctx c, List<Row> rows, List<Alloc> alloc) throws IOException {
-        long total = config.migBytes();
         long[] chunks = {64 * KiB, MiB, 4 * MiB};
-        VfioUserClient.MigrationDataSink sink = chunk -> { };
+        say("warming up MIG_DATA_READ/MIG_DATA_WRITE and the raw streams");
+        long warmChunk = 4 * KiB;
+        long warmBytes = config.warmUpOps() * warmChunk;
+        migRead(c, warmChunk, warmBytes);
+        migWrite(c, warmChunk, warmBytes);
+        c.raw().streamOut(warmChunk, warmBytes);
+        c.raw().streamIn(warmChunk, warmBytes);
         for (long chunk : chunks) {
-            say("MIG_DATA_READ " + total / MiB + " MiB in " + human(chunk) + " chunks vs raw stream");
-            long best = Long.MAX_VALUE;
-            long bestRaw = Long.MAX_VALUE;
-            for (int round = 0; round < 2; round++) {
-                c.reg(BenchDevice.MIG_BYTES, total);
-                c.client().setMigrationState(MigrationState.STOP_COPY);
-                long t0 = System.nanoTime();
-                long got = c.client().readMigrationData(sink, chunk);
-                long dt = System.nanoTime() - t0;
-                c.client().setMigrationState(MigrationState.RUNNING);
-                if (got != total) {
-                    throw new IOException("MIG_DATA_READ returned " + got + " of " + total + " bytes");
-                }
-                best = round == 0 ? best : Math.min(best, dt);
-                long r = c.raw().streamOut(chunk, total);
-                bestRaw = round == 0 ? bestRaw : Math.min(bestRaw, r);
-            }
-            rows.add(throughput("MIG_DATA_READ " + human(chunk), total, best, bestRaw,
+            say("MIG_DATA_READ " + config.migBytes() / MiB + " MiB in " + human(chunk) + " chunks vs raw stream");
+            rows.add(interleavedThroughput("MIG_DATA_READ " + human(chunk), chunk, bytes -> migRead(c, chunk, bytes),
+                    bytes -> c.raw().streamOut(chunk, bytes),
                     "reply " + (Header.SIZE + MigDataReadReply.FIXED_SIZE) + " B + data per "
                             + (Header.SIZE + MigDataReadRequest.SIZE) + " B request; baseline raw stream in "
                             + human(chunk) + " writes"));
         }
         allocMigDataRead(c, alloc);
-
-        MemorySegment src = c.buffer();
         for (long chunk : chunks) {
-            say("MIG_DATA_WRITE " + total / MiB + " MiB in " + human(chunk) + " chunks vs raw stream");
-            long best = Long.MAX_VALUE;
-            long bestRaw = Long.MAX_VALUE;
-            for (int round = 0; round < 2; round++) {
-                c.client().setMigrationState(MigrationState.RESUMING);
-                long t0 = System.nanoTime();
-                for (long done = 0; done < total; done += chunk) {
-                    c.client().writeMigrationData(src.asSlice(0, Math.min(chunk, total - done)));
-                }
-                long dt = System.nanoTime() - t0;
-                c.client().setMigrationState(MigrationState.RUNNING);
-                best = round == 0 ? best : Math.min(best, dt);
-                long r = c.raw().streamIn(chunk, total);
-                bestRaw = round == 0 ? bestRaw : Math.min(bestRaw, r);
-            }
-            rows.add(throughput("MIG_DATA_WRITE " + human(chunk), total, best, bestRaw,
+            say("MIG_DATA_WRITE " + config.migBytes() / MiB + " MiB in " + human(chunk) + " chunks vs raw stream");
+            rows.add(interleavedThroughput("MIG_DATA_WRITE " + human(chunk), chunk, bytes -> migWrite(c, chunk, bytes),
+                    bytes -> c.raw().streamIn(chunk, bytes),
                     (Header.SIZE + MigDataWriteRequest.FIXED_SIZE) + " B + data per request; baseline raw stream in "
                             + human(chunk) + " writes"));
         }
+    }
+
+    /** A timed transfer of {@code bytes}; returns nanoseconds. */
+    @FunctionalInterface
+    private interface Transfer {
+        long run(long bytes) throws IOException;
+    }
+
+    /**
+     * {@link Config#migBytes} through {@code figure} and through {@code baseline}, alternating in
+     * {@link Config#rounds} blocks; the figures are the medians of the blocks' throughputs.
+     */
+    private Row interleavedThroughput(String name, long chunk, Transfer figure, Transfer baseline, String detail)
+            throws IOException {
+        int rounds = config.rounds();
+        long per = Math.max(chunk, config.migBytes() / rounds / chunk * chunk);
+        double[] mibs = new double[rounds];
+        double[] base = new double[rounds];
+        for (int r = 0; r < rounds; r++) {
+            mibs[r] = per / (double) MiB / (figure.run(per) / 1e9);
+            base[r] = per / (double) MiB / (baseline.run(per) / 1e9);
+        }
+        return new Row(name, "MiB/s", median(mibs), median(base), detail + "; median of " + rounds
+                + " alternating blocks of " + human(per), "≥ 0.95");
+    }
+
+    private static double median(double[] values) {
+        double[] v = values.clone();
+        Arrays.sort(v);
+        return v.length % 2 == 1 ? v[v.length / 2] : (v[v.length / 2 - 1] + v[v.length / 2]) / 2;
+    }
+
+    /** Reads {@code total} bytes of STOP_COPY data in {@code chunk}-byte MIG_DATA_READs; returns nanoseconds. */
+    private static long migRead(Ctx c, long chunk, long total) throws IOException {
+        c.reg(BenchDevice.MIG_BYTES, total);
+        c.client().setMigrationState(MigrationState.STOP_COPY);
+        long t0 = System.nanoTime();
+        long got = c.client().readMigrationData(DISCARD, chunk);
+        long dt = System.nanoTime() - t0;
+        c.client().setMigrationState(MigrationState.RUNNING);
+        if (got != total) {
+            throw new IOException("MIG_DATA_READ returned " + got + " of " + total + " bytes");
+        }
+        return dt;
+    }
+
+    /** Writes {@code total} bytes in {@code chunk}-byte MIG_DATA_WRITEs (RESUMING); returns nanoseconds. */
+    private static long migWrite(Ctx c, long chunk, long total) throws IOException {
+        MemorySegment src = c.buffer();
+        c.client().setMigrationState(MigrationState.RESUMING);
+        long t0 = System.nanoTime();
+        try (VfioUserClient.MigrationDataWriter writer = c.client().migrationDataWriter()) {
+            for (long done = 0; done < total; done += chunk) {
+                writer.write(src.asSlice(0, Math.min(chunk, total - done)));
+            }
+        }
+        long dt = System.nanoTime() - t0;
+        c.client().setMigrationState(MigrationState.RUNNING);
+        return dt;
     }
 
     private static final VfioUserClient.MigrationDataSink DISCARD = chunk -> { };

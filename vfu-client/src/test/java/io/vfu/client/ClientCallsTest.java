@@ -341,8 +341,8 @@ class ClientCallsTest {
                 }
                 byte[] p = new byte[8 + (int) r.size()];
                 MemorySegment seg = MemorySegment.ofArray(p);
-                seg.set(Wire.U32, 0, 8 + r.size());
-                seg.set(Wire.U32, 4, r.size());
+                seg.set(Wire.U32, 0, 8 + (int) r.size());
+                seg.set(Wire.U32, 4, (int) r.size());
                 return Response.of(RawReply.of(Command.MIG_DATA_READ, p));
             });
             server.on(Command.DEVICE_FEATURE, (s, c) -> Response.of(DeviceFeatureReply.get(DeviceFeature.MIG_DEVICE_STATE,
@@ -355,6 +355,39 @@ class ClientCallsTest {
                 assertThat(requests.get()).as("requests were in flight together").isGreaterThan(3);
                 // Every reply to a request in flight was consumed: the next call gets its own reply.
                 assertThat(client.migrationState()).isEqualTo(MigrationState.STOP_COPY);
+            }
+        }
+    }
+
+    @Test
+    void aFailedMigrationWriteIsReportedOnceAndTheClientStaysInStep() throws Exception {
+        AtomicInteger writes = new AtomicInteger();
+        try (FakeServer server = FakeServer.start(ClientTestSupport.socket(dir))) {
+            server.on(Command.MIG_DATA_WRITE, (s, c) -> {
+                if (writes.incrementAndGet() == 2) {
+                    throw new VfioUserException(Errno.EINVAL, "device rejects chunk");
+                }
+                return Response.of(new MigDataWriteReply());
+            });
+            server.on(Command.DEVICE_FEATURE, (s, c) -> Response.of(DeviceFeatureReply.get(DeviceFeature.MIG_DEVICE_STATE,
+                    new FeaturePayload.MigDeviceState(MigrationState.RESUMING.wireValue()))));
+            try (VfioUserClient client = ClientTestSupport.connect(dir, ClientTestSupport.options().build())) {
+                MemorySegment chunk = MemorySegment.ofArray(new byte[512]);
+                // Through try-with-resources: the failure surfaces from a later write or from close, exactly once.
+                assertThatThrownBy(() -> {
+                    try (VfioUserClient.MigrationDataWriter writer = client.migrationDataWriter()) {
+                        for (int i = 0; i < 8; i++) {
+                            writer.write(chunk);
+                        }
+                    }
+                }).isInstanceOfSatisfying(VfioUserException.class, e -> {
+                    assertThat(e.errno()).isEqualTo(Errno.EINVAL);
+                    assertThat(e.getSuppressed()).isEmpty();
+                });
+                writes.set(0);
+                assertThatThrownBy(() -> client.writeMigrationData(new ByteArrayInputStream(new byte[4096 * 6]), 4096))
+                        .isInstanceOfSatisfying(VfioUserException.class, e -> assertThat(e.errno()).isEqualTo(Errno.EINVAL));
+                assertThat(client.migrationState()).isEqualTo(MigrationState.RESUMING);
             }
         }
     }

@@ -87,7 +87,7 @@ public final class UnixSocket implements AutoCloseable {
     /** Native msghdr/iovec/control/errno reused by every send (guarded by sendLock). */
     private final IoScratch sendScratch = new IoScratch(Arena.ofAuto(), SCRATCH_IOVECS, MAX_FDS);
     /** The same for receives (guarded by receiveLock; a concurrent receive uses a temporary one). */
-    private final IoScratch receiveScratch = new IoScratch(Arena.ofAuto(), 1, MAX_FDS);
+    private final IoScratch receiveScratch = new IoScratch(Arena.ofAuto(), 2, MAX_FDS);
     private volatile int maxFds = DEFAULT_MAX_FDS;
 
     private UnixSocket(int fd, Path path, Object fileKey) {
@@ -440,33 +440,69 @@ public final class UnixSocket implements AutoCloseable {
         }
     }
 
-    /** Receives into {@code dst} from byte {@code from} on (no slice per call; dst checked by the caller). */
-    private long receiveFrom(MemorySegment dst, long from, FdList fds) throws IOException {
+    /**
+     * One recvmsg(2) scattering into {@code first} from byte {@code firstOffset} on, then into all of
+     * {@code second} (e.g. the rest of a message header into a staging buffer and its body straight into
+     * place). Otherwise as {@link #receive(MemorySegment, FdList)}.
+     *
+     * @return bytes read in total (those beyond the first part's room are in {@code second}), 0 at end-of-stream
+     */
+    public long receive(MemorySegment first, long firstOffset, MemorySegment second, FdList fds) throws IOException {
+        requireWritableNative(first);
+        requireWritableNative(second);
+        Objects.requireNonNull(fds, "fds");
+        Objects.checkIndex(firstOffset, first.byteSize());
         int fd = owner.acquire("recvmsg");
         try {
             if (receiveLock.tryLock()) {
                 try {
-                    return receive(receiveScratch, fd, dst, from, fds);
+                    return receive(receiveScratch, fd, first, firstOffset, second, fds);
                 } finally {
                     receiveLock.unlock();
                 }
             }
             try (Arena arena = Arena.ofConfined()) {
-                return receive(new IoScratch(arena, 1, maxFds), fd, dst, from, fds);
+                return receive(new IoScratch(arena, 2, maxFds), fd, first, firstOffset, second, fds);
             }
         } finally {
             owner.release();
         }
     }
 
-    private long receive(IoScratch scratch, int fd, MemorySegment dst, long from, FdList fds) throws LinuxException {
+    /** Receives into {@code dst} from byte {@code from} on (no slice per call; dst checked by the caller). */
+    private long receiveFrom(MemorySegment dst, long from, FdList fds) throws IOException {
+        int fd = owner.acquire("recvmsg");
+        try {
+            if (receiveLock.tryLock()) {
+                try {
+                    return receive(receiveScratch, fd, dst, from, null, fds);
+                } finally {
+                    receiveLock.unlock();
+                }
+            }
+            try (Arena arena = Arena.ofConfined()) {
+                return receive(new IoScratch(arena, 1, maxFds), fd, dst, from, null, fds);
+            }
+        } finally {
+            owner.release();
+        }
+    }
+
+    private long receive(IoScratch scratch, int fd, MemorySegment dst, long from, MemorySegment second, FdList fds)
+            throws LinuxException {
         int max = maxFds;
         MemorySegment msg = scratch.msg;
         MemorySegment iov = scratch.iov;
         iov.set(JAVA_LONG, 0, dst.address() + from);
         iov.set(JAVA_LONG, 8, dst.byteSize() - from);
+        int iovCount = 1;
+        if (second != null && second.byteSize() > 0) {
+            iov.set(JAVA_LONG, IOVEC_SIZE, second.address());
+            iov.set(JAVA_LONG, IOVEC_SIZE + 8, second.byteSize());
+            iovCount = 2;
+        }
         msg.set(ADDRESS, Native.MSG_IOV, iov);
-        msg.set(JAVA_LONG, Native.MSG_IOVLEN, 1);
+        msg.set(JAVA_LONG, Native.MSG_IOVLEN, iovCount);
         MemorySegment control = MemorySegment.NULL;
         long room = 0;
         if (max > 0) {

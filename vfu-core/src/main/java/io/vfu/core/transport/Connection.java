@@ -267,7 +267,7 @@ public final class Connection implements AutoCloseable {
         boolean handedOn = false;
         try {
             try {
-                if (!in.readHeader(headerBuf, fds)) {
+                if (!in.readHeader(headerBuf, fds, callerReads ? likelyReplyBuffer() : null)) {
                     return false;
                 }
             } catch (io.vfu.core.linux.LinuxException e) {
@@ -354,6 +354,26 @@ public final class Connection implements AutoCloseable {
                 fds.close();
                 spareFds = fds;
             }
+        }
+    }
+
+    /**
+     * Caller-reads mode: the reply buffer of the oldest call still waiting, if it is the reading thread's own
+     * and large. Replies come in command order (§3.2), so the next message is most likely its reply: the
+     * reader may receive the body straight into it ({@link MessageReader#readHeader(MemorySegment, FdList,
+     * MemorySegment)}). Only the waiting thread itself hands out its buffer: nobody can give it back to the
+     * application while the receive writes into it.
+     */
+    private MemorySegment likelyReplyBuffer() {
+        synchronized (lock) {
+            for (Call p = pendingHead; p != null; p = p.next) {
+                if (!p.isDone()) {
+                    MemorySegment b = p.replyBuffer;
+                    return p.waiter == Thread.currentThread() && !p.abandoned && b != null
+                            && b.byteSize() >= MessageReader.SCATTER_MIN ? b : null;
+                }
+            }
+            return null;
         }
     }
 

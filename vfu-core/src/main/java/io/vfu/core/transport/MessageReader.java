@@ -25,6 +25,13 @@ import java.util.ArrayDeque;
  * of fds is kept with the stream offset where its receive ended and handed to the message whose byte range
  * contains it. Reads beyond the stage never cross the current message's end, so their fds are its own.
  *
+ * <h2>Scatter reads</h2>
+ * When the caller knows where the next message's body will most likely go (a caller waiting for a large reply,
+ * see {@link #readHeader(MemorySegment, FdList, MemorySegment)}), the header is read into the stage and the
+ * body straight into that destination with one {@code recvmsg}, so a 64 KiB reply costs one system call and no
+ * copy. If the message turns out to be another one, or shorter, the bytes that landed in the destination are
+ * moved back into the stage (growing it if needed) before anything else is read: nothing is lost or reordered.
+ *
  * <p>One thread reads at a time (the connection's reader, or the caller holding its read lock).
  */
 final class MessageReader implements AutoCloseable {
@@ -38,8 +45,14 @@ final class MessageReader implements AutoCloseable {
     /** The whole address space, unconfined: the target of copies into other threads' segments. */
     private static final MemorySegment ALL_MEMORY = MemorySegment.NULL.reinterpret(Long.MAX_VALUE);
 
+    /** Scatter reads only pay off for bodies well beyond what the stage takes in anyway. */
+    static final long SCATTER_MIN = STAGE_SIZE;
+
     private final UnixSocket socket;
-    private final MemorySegment stage;
+    private final Arena arena;
+    private MemorySegment stage;
+    /** The first {@value Header#SIZE} bytes of the stage (scatter reads put a header there). */
+    private MemorySegment stageHeader;
     /** Staged bytes are {@code stage[pos, end)}. */
     private int pos;
     private int end;
@@ -48,15 +61,20 @@ final class MessageReader implements AutoCloseable {
     /** Fds of receives whose message is not known yet (its header is still to come), oldest first. */
     private final ArrayDeque<FdGroup> groups = new ArrayDeque<>(2);
     private final FdList fillFds = new FdList();
+    /** After a scatter read: the destination that holds the first {@code prefilledBytes} body bytes. */
+    private MemorySegment prefilled;
+    private long prefilledBytes;
 
     MessageReader(UnixSocket socket, Arena arena) {
         this.socket = socket;
+        this.arena = arena;
         this.stage = arena.allocate(STAGE_SIZE, 8);
+        this.stageHeader = stage.asSlice(0, Header.SIZE);
     }
 
     /** Whether bytes of a message are staged already (a receive would not block for them). */
     boolean hasStaged() {
-        return end > pos;
+        return end > pos || prefilled != null;
     }
 
     /** True if a message can be read without blocking for its first byte, waiting up to {@code timeoutMillis}. */
@@ -75,8 +93,22 @@ final class MessageReader implements AutoCloseable {
      * @throws EOFException the stream ended inside a header
      */
     boolean readHeader(MemorySegment header, FdList fds) throws IOException {
+        return readHeader(header, fds, null);
+    }
+
+    /**
+     * As {@link #readHeader(MemorySegment, FdList)}; if the header is not staged yet and {@code likelyBody} (at
+     * least {@link #SCATTER_MIN} bytes) is given, the receive scatters into the stage (header) and
+     * {@code likelyBody} (body). Read the body with {@link #readBody} into a segment at the same address to keep
+     * what landed there in place; any other next step first moves those bytes back into the stage.
+     * {@code likelyBody} must stay writable by this thread's receives until then (a buffer the reading caller
+     * itself is waiting to fill).
+     */
+    boolean readHeader(MemorySegment header, FdList fds, MemorySegment likelyBody) throws IOException {
+        unstash();
+        boolean scatter = likelyBody != null && likelyBody.byteSize() >= SCATTER_MIN;
         while (end - pos < Header.SIZE) {
-            if (fill() == 0) {
+            if ((scatter ? scatterFill(likelyBody) : fill()) == 0) {
                 if (end == pos) {
                     return false;
                 }
@@ -103,6 +135,24 @@ final class MessageReader implements AutoCloseable {
             throw new IllegalArgumentException("a body needs a writable native segment, not " + dst);
         }
         long size = dst.byteSize();
+        if (prefilled != null && prefilled.address() == dst.address()) {
+            // The scatter read guessed right: the first bytes are in place; any beyond this body go to the stage.
+            long inPlace = Math.min(prefilledBytes, size);
+            MemorySegment source = prefilled;
+            long extra = prefilledBytes - inPlace;
+            prefilled = null;
+            prefilledBytes = 0;
+            bypassed(inPlace);
+            if (extra > 0) {
+                stash(source, inPlace, extra);
+            }
+            if (inPlace < size) {
+                socket.receiveFully(dst, inPlace, fds);
+                bypassed(size - inPlace);
+            }
+            return;
+        }
+        unstash();
         int staged = (int) Math.min(end - pos, size);
         if (staged > 0) {
             MemorySegment.copy(stage, pos, ALL_MEMORY, dst.address(), staged);
@@ -110,20 +160,57 @@ final class MessageReader implements AutoCloseable {
         }
         if (staged < size) {
             socket.receiveFully(dst, staged, fds);
+            bypassed(size - staged);
         }
+    }
+
+    /**
+     * Accounts for {@code n} bytes of the stream that went past the (empty) stage, so that stream offsets, which
+     * attribute fds to messages, stay exact.
+     */
+    private void bypassed(long n) {
+        compact();
+        stageBase += n;
     }
 
     /** Discards the next {@code n} body bytes. */
     void skip(long n, FdList fds) throws IOException {
+        unstash();
         int staged = (int) Math.min(end - pos, n);
         pos += staged;
         if (staged < n) {
             socket.skip(n - staged, fds);
+            bypassed(n - staged);
         }
     }
 
     /** One receive into the free part of the stage (after moving leftover bytes to its start). */
     private long fill() throws IOException {
+        compact();
+        long n = socket.receive(stage, end, fillFds);
+        end += (int) n;
+        groupFds(stageBase + end);
+        return n;
+    }
+
+    /**
+     * One receive of the missing header bytes into the stage and of body bytes into {@code body}, never more
+     * than a header and {@code body}'s size: what lands in {@code body} is the start of the next body.
+     */
+    private long scatterFill(MemorySegment body) throws IOException {
+        compact();
+        long n = socket.receive(stageHeader, end, body, fillFds);
+        long headerPart = Math.min(n, Header.SIZE - end);
+        end += (int) headerPart;
+        if (n > headerPart) {
+            prefilled = body;
+            prefilledBytes = n - headerPart;
+        }
+        groupFds(stageBase + end + prefilledBytes);
+        return n;
+    }
+
+    private void compact() {
         if (pos > 0) {
             int left = end - pos;
             if (left > 0) {
@@ -133,14 +220,40 @@ final class MessageReader implements AutoCloseable {
             end = left;
             pos = 0;
         }
-        long n = socket.receive(stage, end, fillFds);
-        end += (int) n;
+    }
+
+    /** Keeps the fds of the receive just made with the stream offset where it ended. */
+    private void groupFds(long receiveEnd) {
         if (!fillFds.isEmpty() || fillFds.truncated()) {
             FdList group = new FdList();
             fillFds.moveTo(group);
-            groups.addLast(new FdGroup(group, stageBase + end));
+            groups.addLast(new FdGroup(group, receiveEnd));
         }
-        return n;
+    }
+
+    /** Moves body bytes that a scatter read put into a destination that was not used back into the stage. */
+    private void unstash() {
+        if (prefilled != null) {
+            MemorySegment source = prefilled;
+            long bytes = prefilledBytes;
+            prefilled = null;
+            prefilledBytes = 0;
+            stash(source, 0, bytes);
+        }
+    }
+
+    /** Appends {@code bytes} bytes of {@code source} from {@code offset} to the staged bytes, growing the stage if needed. */
+    private void stash(MemorySegment source, long offset, long bytes) {
+        compact();
+        if (end + bytes > stage.byteSize()) {
+            // Rare (a scatter read that guessed wrong): bounded by the destination, itself bounded by the limits.
+            MemorySegment bigger = arena.allocate(Math.max(stage.byteSize() * 2, end + bytes), 8);
+            MemorySegment.copy(stage, 0, bigger, 0, end);
+            stage = bigger;
+            stageHeader = stage.asSlice(0, Header.SIZE);
+        }
+        MemorySegment.copy(ALL_MEMORY, source.address() + offset, stage, end, bytes);
+        end += (int) bytes;
     }
 
     /** Closes fds that arrived for messages never read. */

@@ -10,7 +10,6 @@ import io.vfu.core.linux.LinuxException;
 import io.vfu.core.linux.MemFd;
 import io.vfu.core.linux.UnixSocket;
 import io.vfu.core.protocol.Header;
-import io.vfu.core.testing.NoFdLeaks;
 import java.io.EOFException;
 import java.io.IOException;
 import java.lang.foreign.Arena;
@@ -26,24 +25,31 @@ import net.jqwik.api.Property;
 import net.jqwik.api.constraints.IntRange;
 import net.jqwik.api.constraints.Size;
 import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.extension.ExtendWith;
 
 /**
  * {@link MessageReader}: messages framed from a staging buffer, bodies intact, and every fd handed to the
  * message it was sent with, however the kernel splits or joins the bytes.
  */
-@ExtendWith(NoFdLeaks.class)
 class MessageReaderTest {
     private final Arena arena = Arena.ofShared();
     private final List<AutoCloseable> toClose = new ArrayList<>();
+    private int fdsBefore;
 
+    @BeforeEach
+    void countFds() {
+        fdsBefore = Fds.openFdCount();
+    }
+
+    /** The JUnit tests check for leaked fds here; the property closes everything it opens itself. */
     @AfterEach
     void closeAll() throws Exception {
         for (int i = toClose.size() - 1; i >= 0; i--) {
             toClose.get(i).close();
         }
         arena.close();
+        assertThat(Fds.openFdCount()).as("open fds after the test").isEqualTo(fdsBefore);
     }
 
     /** A message: header with msg_id {@code id} and msg_size, then {@code bodySize} bytes derived from the id. */
@@ -83,12 +89,23 @@ class MessageReaderTest {
 
     /** Reads one message; returns its id after checking its body; fds (tags) go to {@code tags}. */
     private int readOne(MessageReader reader, List<Long> tags) throws IOException {
+        return readOne(reader, tags, null, false);
+    }
+
+    /**
+     * As {@link #readOne(MessageReader, List)}, offering {@code likely} for a scatter read; the body then goes into
+     * {@code likely} if {@code useLikely} and it fits, else into a fresh buffer.
+     */
+    private int readOne(MessageReader reader, List<Long> tags, MemorySegment likely, boolean useLikely)
+            throws IOException {
         MemorySegment header = arena.allocate(Header.SIZE);
         try (FdList fds = new FdList()) {
-            assertThat(reader.readHeader(header, fds)).isTrue();
+            assertThat(reader.readHeader(header, fds, likely)).isTrue();
             int id = Short.toUnsignedInt(header.get(ValueLayout.JAVA_SHORT_UNALIGNED, Header.MSG_ID_OFFSET));
             int bodySize = header.get(ValueLayout.JAVA_INT_UNALIGNED, Header.MSG_SIZE_OFFSET) - Header.SIZE;
-            MemorySegment body = arena.allocate(Math.max(bodySize, 1)).asSlice(0, bodySize);
+            MemorySegment body = useLikely && likely != null && bodySize <= likely.byteSize()
+                    ? likely.asSlice(0, bodySize)
+                    : arena.allocate(Math.max(bodySize, 1)).asSlice(0, bodySize);
             reader.readBody(body, fds);
             for (int i = 0; i < bodySize; i++) {
                 assertThat(body.get(ValueLayout.JAVA_BYTE, i)).as("body byte %d of message %d", i, id)
@@ -182,6 +199,44 @@ class MessageReaderTest {
     }
 
     @Test
+    void aScatterReadPutsTheBodyInPlaceWithOneReceive() throws Exception {
+        UnixSocket[] s = pair();
+        s[0].send(null, message(1, 10_000));
+        MemorySegment likely = arena.allocate(10_000);
+        try (MessageReader reader = new MessageReader(s[1], arena)) {
+            List<Long> tags = new ArrayList<>();
+            assertThat(readOne(reader, tags, likely, true)).isEqualTo(1);
+            assertThat(likely.get(ValueLayout.JAVA_BYTE, 9_999)).isEqualTo(bodyByte(1, 9_999));
+            assertThat(reader.hasStaged()).isFalse();
+        }
+    }
+
+    @Test
+    void aScatterReadThatGuessedWrongLosesNothing() throws Exception {
+        UnixSocket[] s = pair();
+        // A short reply (as an error reply would be), then two more messages; all in the socket before reading.
+        s[0].send(null, message(1, 0));
+        s[0].send(new int[] {taggedFd(4096)}, message(2, 9_000));
+        s[0].send(null, message(3, 6_000), message(4, 100));
+        MemorySegment likely = arena.allocate(8_000);
+        try (MessageReader reader = new MessageReader(s[1], arena)) {
+            List<Long> tags = new ArrayList<>();
+            // Message 1 is header-only: what the scatter read put into `likely` belongs to message 2.
+            assertThat(readOne(reader, tags, likely, true)).isEqualTo(1);
+            assertThat(tags).isEmpty();
+            // Message 2 is larger than `likely`: read elsewhere; its fd is its own.
+            assertThat(readOne(reader, tags, likely, true)).isEqualTo(2);
+            assertThat(tags).containsExactly(4096L);
+            tags.clear();
+            // Message 3 fits and lands in place; message 4, read with it, waits in the stage.
+            assertThat(readOne(reader, tags, likely, true)).isEqualTo(3);
+            assertThat(readOne(reader, tags, likely, false)).isEqualTo(4);
+            assertThat(tags).isEmpty();
+            assertThat(reader.hasStaged()).isFalse();
+        }
+    }
+
+    @Test
     void skippedBodiesKeepTheFraming() throws Exception {
         UnixSocket[] s = pair();
         s[0].send(null, message(1, 3000), message(2, 12));
@@ -236,7 +291,9 @@ class MessageReaderTest {
     @Property(tries = 150)
     void everyMessageGetsItsOwnFds(@ForAll @Size(min = 1, max = 40) List<@IntRange(min = 0, max = 9000) Integer> sizes,
                                    @ForAll @Size(min = 40, max = 40) List<@IntRange(min = 0, max = 3) Integer> fdCounts,
-                                   @ForAll @Size(min = 40, max = 40) List<Boolean> joinWithNext) throws Exception {
+                                   @ForAll @Size(min = 40, max = 40) List<Boolean> joinWithNext,
+                                   @ForAll @Size(min = 40, max = 40) List<@IntRange(min = 0, max = 12000) Integer> likelySizes,
+                                   @ForAll @Size(min = 40, max = 40) List<Boolean> useLikely) throws Exception {
         UnixSocket[] s = UnixSocket.pair();
         try (Arena a = Arena.ofShared(); MessageReader reader = new MessageReader(s[1], a)) {
             int n = sizes.size();
@@ -276,7 +333,10 @@ class MessageReaderTest {
             try {
                 for (int i = 0; i < n; i++) {
                     List<Long> tags = new ArrayList<>();
-                    assertThat(readOne(reader, tags)).isEqualTo(i);
+                    // Sometimes a scatter read into a buffer that may or may not suit this message.
+                    int likelySize = likelySizes.get(i);
+                    MemorySegment likely = likelySize >= MessageReader.SCATTER_MIN ? a.allocate(likelySize) : null;
+                    assertThat(readOne(reader, tags, likely, useLikely.get(i))).isEqualTo(i);
                     assertThat(tags).as("fds of message %d", i).isEqualTo(expected.get(i));
                 }
                 writer.get(10, TimeUnit.SECONDS);
