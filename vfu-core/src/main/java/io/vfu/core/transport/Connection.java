@@ -64,6 +64,8 @@ public final class Connection implements AutoCloseable {
     // the parts arrays handed to UnixSocket.send (no varargs array per message).
     private final MemorySegment sendFixed;
     private MemorySegment sendHead;
+    /** The last batch of requests' slice of sendScratch (guarded by sendLock). */
+    private MemorySegment batchSlice;
     private final MemorySegment[] oneSendPart = new MemorySegment[1];
     private final MemorySegment[] twoSendParts = new MemorySegment[2];
 
@@ -72,7 +74,8 @@ public final class Connection implements AutoCloseable {
     private Call pendingHead;
     private Call pendingTail;
     /** A finished Call kept for the next call (no allocation per call in the single-caller case). */
-    private Call spareCall;
+    private final Call[] spareCalls = new Call[8];
+    private int spareCount;
     /** msg_ids of calls that timed out, whose replies may still come (bounded). */
     private final java.util.Set<Integer> abandoned = new java.util.LinkedHashSet<>();
     private int lastMsgId;
@@ -557,8 +560,7 @@ public final class Connection implements AutoCloseable {
             synchronized (lock) {
                 unlink(p);
                 if (p.isDone() && !p.receiving && !p.abandoned) {
-                    p.reset();
-                    spareCall = p; // the reader is done with it: reuse for the next call
+                    recycle(p); // the reader is done with it
                 }
             }
         }
@@ -599,6 +601,51 @@ public final class Connection implements AutoCloseable {
     }
 
     /**
+     * As {@link #startInto} for {@code count} copies of a request without a data tail, sent with one sendmsg
+     * (the peer may take them in with one receive, too): call {@code i} gets {@code replyBuffers[i]} and is
+     * stored in {@code calls[i]}.
+     */
+    public void startInto(Request request, MemorySegment[] replyBuffers, Call[] calls, int count) throws IOException {
+        int one = Header.SIZE + request.fixedSize();
+        if (request.data().byteSize() != 0 || (long) one * count > SEND_SCRATCH || count < 1) {
+            throw new IllegalArgumentException("a batch of " + count + " " + request.command()
+                    + " requests of " + one + " bytes each (no data tail, " + SEND_SCRATCH + " bytes at most)");
+        }
+        for (int i = 0; i < count; i++) {
+            calls[i] = register(request.command(), java.util.Objects.requireNonNull(replyBuffers[i], "replyBuffers"));
+        }
+        boolean sent = false;
+        sendLock.lock();
+        try {
+            for (int i = 0; i < count; i++) {
+                MemorySegment at = sendScratch.asSlice((long) one * i, one);
+                Header.encode(at, calls[i].msgId, request.command().code(), one, Header.TYPE_COMMAND, 0);
+                request.encodeFixed(at.asSlice(Header.SIZE));
+            }
+            if (batchSlice == null || batchSlice.byteSize() != (long) one * count) {
+                batchSlice = sendScratch.asSlice(0, (long) one * count);
+            }
+            oneSendPart[0] = batchSlice;
+            try {
+                socket.send(NO_FDS, oneSendPart);
+            } finally {
+                oneSendPart[0] = null;
+            }
+            sent = true;
+        } finally {
+            sendLock.unlock();
+            if (!sent) {
+                synchronized (lock) {
+                    for (int i = 0; i < count; i++) {
+                        unlink(calls[i]);
+                        calls[i] = null;
+                    }
+                }
+            }
+        }
+    }
+
+    /**
      * Waits for the reply to a call of {@link #startInto} (see {@link #callInto} for the outcome). Once this
      * returns or throws, nothing more is written to the call's reply buffer and {@code call} must not be used
      * again.
@@ -612,8 +659,7 @@ public final class Connection implements AutoCloseable {
             synchronized (lock) {
                 unlink(call);
                 if (call.isDone() && !call.receiving && !call.abandoned) {
-                    call.reset();
-                    spareCall = call; // the reader is done with it: reuse for the next call
+                    recycle(call); // the reader is done with it
                 }
             }
         }
@@ -632,8 +678,8 @@ public final class Connection implements AutoCloseable {
     private Call register(Command command, MemorySegment replyBuffer) throws IOException {
         synchronized (lock) {
             checkOpen();
-            Call p = spareCall != null ? spareCall : new Call();
-            spareCall = null;
+            Call p = spareCount > 0 ? spareCalls[--spareCount] : new Call();
+            spareCalls[spareCount] = null;
             p.start(nextMsgId(), command, replyBuffer, Thread.currentThread());
             p.prev = pendingTail;
             if (pendingTail != null) {
@@ -644,6 +690,14 @@ public final class Connection implements AutoCloseable {
             pendingTail = p;
             p.linked = true;
             return p;
+        }
+    }
+
+    /** Keeps a finished call for reuse (caller holds lock): no allocation per call, also with a pipeline. */
+    private void recycle(Call p) {
+        p.reset();
+        if (spareCount < spareCalls.length) {
+            spareCalls[spareCount++] = p;
         }
     }
 
