@@ -91,6 +91,8 @@ public final class Connection implements AutoCloseable {
     private MemorySegment receiveBuf;
     /** The last slice of receiveBuf handed out (command sizes repeat: reused while the size does). */
     private MemorySegment receiveSlice;
+    /** Body size of the last command read on the fast path (reader thread only). */
+    private int lastCommandBodySize;
     private final ArrayDeque<IncomingCommand> queued = new ArrayDeque<>();
     private int inlineDepth;
     /** An empty fd list for the next message, or null while it is lent out (reader thread only). */
@@ -270,7 +272,9 @@ public final class Connection implements AutoCloseable {
         boolean handedOn = false;
         try {
             try {
-                if (!in.readHeader(headerBuf, fds, callerReads ? likelyReplyBuffer() : null)) {
+                MemorySegment likelyBody = callerReads ? likelyReplyBuffer()
+                        : waiting == null && inlineDepth == 0 ? likelyCommandBuffer() : null;
+                if (!in.readHeader(headerBuf, fds, likelyBody)) {
                     return false;
                 }
             } catch (io.vfu.core.linux.LinuxException e) {
@@ -299,6 +303,7 @@ public final class Connection implements AutoCloseable {
                 if (size > 0) {
                     in.readBody(body, fds);
                 }
+                lastCommandBodySize = size;
                 handedOn = true;
                 dispatch(Wire.u16(headerBuf, Header.MSG_ID_OFFSET), Wire.u16(headerBuf, Header.CMD_OFFSET), msgSize,
                         flags, body, fds);
@@ -378,6 +383,18 @@ public final class Connection implements AutoCloseable {
             }
             return null;
         }
+    }
+
+    /**
+     * Reader thread, no handler running: the receive buffer sized like the last command's body, if that was
+     * large. Large commands come in runs of equal size (pipelined MIG_DATA_WRITEs, DMA_WRITEs of a transfer), so
+     * the next body most likely fits exactly and is received in place with its header, without over-reading
+     * (a wrong guess costs a copy, see {@link MessageReader}). The buffer is free: no handler is using it.
+     */
+    private MemorySegment likelyCommandBuffer() {
+        int size = lastCommandBodySize;
+        return size >= MessageReader.SCATTER_MIN && size <= limits.maxMessageSize() - Header.SIZE
+                ? receiveBuffer(size) : null;
     }
 
     private MemorySegment receiveBuffer(int size) {

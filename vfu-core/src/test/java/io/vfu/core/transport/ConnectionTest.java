@@ -262,6 +262,52 @@ class ConnectionTest {
         }
     }
 
+    /**
+     * Large commands are received in place when the next one has the size of the last (runs of equal writes);
+     * runs that change size, small commands in between and commands with fds must all arrive intact, each with
+     * its own fds.
+     */
+    @Test
+    void commandsOfChangingSizesArriveIntactWithTheirOwnFds() throws Exception {
+        UnixSocket[] s = UnixSocket.pair();
+        Connection server = closeLater(new Connection(s[1], LIMITS, "server"));
+        UnixSocket peer = closeLater(s[0]);
+        List<String> seen = java.util.Collections.synchronizedList(new ArrayList<>());
+        server.start(cmd -> {
+            MemorySegment p = cmd.payload();
+            long sum = 0;
+            for (long i = 0; i < p.byteSize(); i++) {
+                sum = sum * 31 + p.get(java.lang.foreign.ValueLayout.JAVA_BYTE, i);
+            }
+            seen.add(p.byteSize() + "/" + sum + "/" + cmd.fds().size());
+            return Response.of(RawPayload.empty(cmd.header().command()));
+        });
+        int[] sizes = {8000, 8000, 8000, 100, 8000, 20_000, 20_000, 5000, 5000, 16, 0, 6000, 6000};
+        List<String> expected = new ArrayList<>();
+        try (EventFd e = EventFd.create()) {
+            for (int i = 0; i < sizes.length; i++) {
+                MemorySegment msg = arena.allocate(Header.SIZE + sizes[i]);
+                Header.encode(msg, i + 1, Command.MIG_DATA_WRITE.code(), Header.SIZE + sizes[i], Header.TYPE_COMMAND, 0);
+                long sum = 0;
+                for (int k = 0; k < sizes[i]; k++) {
+                    byte b = (byte) (k * 7 + i);
+                    msg.set(java.lang.foreign.ValueLayout.JAVA_BYTE, Header.SIZE + k, b);
+                    sum = sum * 31 + b;
+                }
+                boolean withFd = i % 4 == 2;
+                peer.send(withFd ? new int[] {e.fd()} : null, msg); // all sent before any reply is read
+                expected.add(sizes[i] + "/" + sum + "/" + (withFd ? 1 : 0));
+            }
+            RawWire wire = new RawWire(peer, arena);
+            for (int i = 0; i < sizes.length; i++) {
+                Header h = wire.readHeader();
+                assertThat(h.msgId()).isEqualTo(i + 1);
+                assertThat(h.isError()).isFalse();
+            }
+        }
+        assertThat(seen).isEqualTo(expected);
+    }
+
     @Test
     void handlerMayCallThePeerAndServeItsCommandsMeanwhile() throws IOException {
         // A server handler asks the client for data (DMA_READ in single-socket mode) before it replies.
