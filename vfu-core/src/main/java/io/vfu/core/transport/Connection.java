@@ -1186,7 +1186,7 @@ public final class Connection implements AutoCloseable {
                 return false;
             }
             Thread w = waiter;
-            if (w != null) {
+            if (w != null && w != Thread.currentThread()) { // a caller reading its own reply is not parked
                 java.util.concurrent.locks.LockSupport.unpark(w);
             }
             return true;
