@@ -34,6 +34,7 @@ import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.List;
 import java.util.OptionalLong;
 import org.junit.jupiter.api.AfterEach;
@@ -57,6 +58,8 @@ class EndToEndTest {
         final List<ResetReason> resets = new ArrayList<>();
         final EventFd doorbell;
         private byte[] saved;
+        /** Appended to the 8-byte image, to make the stream as long as a test wants. */
+        byte[] extra = new byte[0];
         private final ByteArrayOutputStream loaded = new ByteArrayOutputStream();
         private int readPos;
 
@@ -109,7 +112,10 @@ class EndToEndTest {
         public void transition(MigrationState from, MigrationState to) {
             if (to == MigrationState.STOP_COPY || to == MigrationState.PRE_COPY) {
                 saved = MemorySegment.ofArray(new long[] {scratch}).toArray(ValueLayout.JAVA_BYTE);
+                saved = java.util.Arrays.copyOf(saved, 8 + extra.length);
+                System.arraycopy(extra, 0, saved, 8, extra.length);
                 readPos = 0;
+                loaded.reset();
             } else if (from == MigrationState.RESUMING) {
                 scratch = Wire.u64(MemorySegment.ofArray(loaded.toByteArray()), 0);
             }
@@ -130,7 +136,7 @@ class EndToEndTest {
 
         @Override
         public long stopCopySize() {
-            return 8;
+            return 8 + extra.length;
         }
     }
 
@@ -226,6 +232,37 @@ class EndToEndTest {
         }
         client.reset();
         assertThat(device.resets).containsExactly(ResetReason.CLIENT_REQUEST);
+    }
+
+    /**
+     * A long stream read with several MIG_DATA_READs in flight (the server may send two replies with one
+     * sendmsg) and written back with several MIG_DATA_WRITEs in flight: every byte arrives, in order.
+     */
+    @Test
+    void pipelinedMigrationStreamIsByteIdentical() throws Exception {
+        byte[] pattern = new byte[300_000 + 123];
+        new java.util.Random(42).nextBytes(pattern);
+        device.extra = pattern;
+        client.write(0, 0, MemorySegment.ofArray(new long[] {0x1234_5678_9abcL}));
+        client.setMigrationState(MigrationState.STOP_COPY);
+        ByteArrayOutputStream stream = new ByteArrayOutputStream();
+        List<Long> chunks = new ArrayList<>();
+        long read = client.readMigrationData(chunk -> {
+            chunks.add(chunk.byteSize());
+            stream.writeBytes(chunk.toArray(ValueLayout.JAVA_BYTE));
+        }, 4096);
+        assertThat(read).isEqualTo(8 + pattern.length);
+        byte[] image = stream.toByteArray();
+        assertThat(Arrays.copyOfRange(image, 8, image.length)).isEqualTo(pattern);
+        assertThat(chunks).hasSize((8 + pattern.length + 4095) / 4096);
+        client.setMigrationState(MigrationState.STOP);
+
+        device.scratch = 0;
+        client.setMigrationState(MigrationState.RESUMING);
+        client.writeMigrationData(new ByteArrayInputStream(image), 4096);
+        assertThat(device.loaded.toByteArray()).isEqualTo(image);
+        client.setMigrationState(MigrationState.RUNNING);
+        assertThat(device.scratch).isEqualTo(0x1234_5678_9abcL);
     }
 
     @Test

@@ -51,6 +51,7 @@ import org.slf4j.LoggerFactory;
 public final class Connection implements AutoCloseable {
     private static final Logger log = LoggerFactory.getLogger(Connection.class);
     private static final int SEND_SCRATCH = 64 * 1024;
+    private static final int HELD_SCRATCH = 64;
     private static final int[] NO_FDS = new int[0];
 
     private final UnixSocket socket;
@@ -66,8 +67,17 @@ public final class Connection implements AutoCloseable {
     private MemorySegment sendHead;
     /** The last batch of requests' slice of sendScratch (guarded by sendLock). */
     private MemorySegment batchSlice;
-    private final MemorySegment[] oneSendPart = new MemorySegment[1];
-    private final MemorySegment[] twoSendParts = new MemorySegment[2];
+    private final MemorySegment[] fourSendParts = new MemorySegment[4];
+    /**
+     * A coalescible reply held back (see {@link Response#coalescible}): its header and fixed part in heldScratch,
+     * its data tail in the handler's segment. Guarded by sendLock; only the reader thread holds one; every send
+     * puts it in front of its own bytes, so the order on the wire never changes.
+     */
+    private final MemorySegment heldScratch;
+    private MemorySegment heldHead;
+    private MemorySegment heldData;
+    /** Replies held back so far (guarded by sendLock; for tests). */
+    private long heldCount;
 
     private final Object lock = new Object();
     /** Calls in flight, oldest first (an intrusive list: no map entry or boxed msg_id per call). */
@@ -121,6 +131,7 @@ public final class Connection implements AutoCloseable {
         this.sendFixed = sendScratch.asSlice(Header.SIZE);
         this.sendHead = sendScratch.asSlice(0, Header.SIZE);
         this.headerBuf = arena.allocate(Header.SIZE, 8);
+        this.heldScratch = arena.allocate(HELD_SCRATCH, 8);
         this.in = new MessageReader(socket, arena);
         this.lastMsgId = (int) (System.nanoTime() & 0xFFFF);
     }
@@ -228,6 +239,9 @@ public final class Connection implements AutoCloseable {
         try {
             while (true) {
                 serveQueued();
+                if (!in.hasCompleteMessage()) {
+                    flushHeld(); // never wait for the peer while a reply is held back
+                }
                 if (endAfterReply || !readMessage(null) || endAfterReply) {
                     break;
                 }
@@ -238,6 +252,11 @@ public final class Connection implements AutoCloseable {
             log.error("{}: reader failed", name, e);
             cause = new ConnectionClosedException(name + ": reader failed: " + e, e);
         } finally {
+            try {
+                flushHeld();
+            } catch (IOException | RuntimeException e) {
+                log.debug("{}: held reply not sent: {}", name, e.toString());
+            }
             end(cause != null ? cause : new ConnectionClosedException(name + ": peer closed the connection"));
             for (IncomingCommand c; (c = queued.poll()) != null; ) {
                 c.fds().close();
@@ -533,7 +552,7 @@ public final class Connection implements AutoCloseable {
             } else if (response == null) {
                 log.error("{}: handler returned no response to {}", name, new Header(msgId, cmd, msgSize, flags, 0));
                 sendError(msgId, cmd, Errno.EIO);
-            } else {
+            } else if (!(response.coalescible() && hold(msgId, cmd, response.reply()))) {
                 sendReply(msgId, cmd, response.reply(), response.fds());
             }
         } finally {
@@ -642,12 +661,7 @@ public final class Connection implements AutoCloseable {
             if (batchSlice == null || batchSlice.byteSize() != (long) one * count) {
                 batchSlice = sendScratch.asSlice(0, (long) one * count);
             }
-            oneSendPart[0] = batchSlice;
-            try {
-                socket.send(NO_FDS, oneSendPart);
-            } finally {
-                oneSendPart[0] = null;
-            }
+            sendAfterHeld(NO_FDS, batchSlice, MemorySegment.NULL);
             sent = true;
         } finally {
             sendLock.unlock();
@@ -943,9 +957,98 @@ public final class Connection implements AutoCloseable {
         sendLock.lock();
         try {
             Header.encode(sendScratch, msgId, cmd, Header.SIZE, Header.TYPE_REPLY | Header.FLAG_ERROR, errno.value());
-            socket.send(NO_FDS, sendScratch.asSlice(0, Header.SIZE));
+            sendAfterHeld(NO_FDS, sendScratch.asSlice(0, Header.SIZE), MemorySegment.NULL);
         } finally {
             sendLock.unlock();
+        }
+    }
+
+    /**
+     * Holds back a coalescible reply when the next command is already staged (so it is handled at once and its
+     * reply carries this one along). Reader thread only.
+     *
+     * @return false if it was not held (send it now)
+     */
+    private boolean hold(int msgId, int cmd, Reply reply) {
+        MemorySegment data = reply.data();
+        int fixed = reply.fixedSize();
+        if (Thread.currentThread() != reader || Header.SIZE + fixed > HELD_SCRATCH
+                || (data.byteSize() > 0 && !data.isNative()) || !in.hasCompleteMessage()) {
+            return false;
+        }
+        sendLock.lock();
+        try {
+            if (heldHead != null) {
+                return false;
+            }
+            long msgSize = Header.SIZE + (long) fixed + data.byteSize();
+            MemorySegment head = heldScratch.asSlice(0, Header.SIZE + fixed);
+            Header.encode(head, msgId, cmd, msgSize, Header.TYPE_REPLY, 0);
+            reply.encodeFixed(head.asSlice(Header.SIZE));
+            heldHead = head;
+            heldData = data;
+            heldCount++;
+            return true;
+        } finally {
+            sendLock.unlock();
+        }
+    }
+
+    /** How many replies were held back and sent along with a later message (for tests). */
+    long heldCount() {
+        sendLock.lock();
+        try {
+            return heldCount;
+        } finally {
+            sendLock.unlock();
+        }
+    }
+
+    /** Sends the held-back reply, if any. */
+    private void flushHeld() throws IOException {
+        sendLock.lock();
+        try {
+            if (heldHead != null) {
+                sendAfterHeld(NO_FDS, MemorySegment.NULL, MemorySegment.NULL);
+            }
+        } finally {
+            sendLock.unlock();
+        }
+    }
+
+    /**
+     * Sends {@code head} and {@code data} (either may be empty) preceded by the held-back reply, if any: with
+     * one sendmsg, unless fds go along (they travel with a sendmsg's first byte, so they get their own).
+     * Caller holds sendLock.
+     */
+    private void sendAfterHeld(int[] fds, MemorySegment head, MemorySegment data) throws IOException {
+        MemorySegment heldH = heldHead;
+        MemorySegment heldD = heldData;
+        heldHead = null;
+        heldData = null;
+        if (heldH != null && fds.length > 0) {
+            sendParts(NO_FDS, heldH, heldD, MemorySegment.NULL, MemorySegment.NULL);
+            heldH = null;
+        }
+        if (heldH != null) {
+            sendParts(fds, heldH, heldD, head, data);
+        } else {
+            sendParts(fds, head, data, MemorySegment.NULL, MemorySegment.NULL);
+        }
+    }
+
+    /** One gathered send of up to four parts (empty ones are skipped); caller holds sendLock. */
+    private void sendParts(int[] fds, MemorySegment a, MemorySegment b, MemorySegment c, MemorySegment d)
+            throws IOException {
+        MemorySegment[] parts = fourSendParts;
+        parts[0] = a;
+        parts[1] = b;
+        parts[2] = c;
+        parts[3] = d;
+        try {
+            socket.send(fds, parts);
+        } finally {
+            java.util.Arrays.fill(parts, null);
         }
     }
 
@@ -976,23 +1079,8 @@ public final class Connection implements AutoCloseable {
                 Header.encode(head, msgId, cmd, msgSize, flags, 0);
                 payload.encodeFixed(sendFixed);
             }
-            if (data.byteSize() == 0) {
-                oneSendPart[0] = head;
-                try {
-                    socket.send(fds, oneSendPart);
-                } finally {
-                    oneSendPart[0] = null;
-                }
-            } else {
-                twoSendParts[0] = head;
-                twoSendParts[1] = data.isNative() ? data : temp.allocate(data.byteSize(), 8).copyFrom(data);
-                try {
-                    socket.send(fds, twoSendParts);
-                } finally {
-                    twoSendParts[0] = null;
-                    twoSendParts[1] = null;
-                }
-            }
+            sendAfterHeld(fds, head, data.byteSize() == 0 ? MemorySegment.NULL
+                    : data.isNative() ? data : temp.allocate(data.byteSize(), 8).copyFrom(data));
         } finally {
             sendLock.unlock();
         }

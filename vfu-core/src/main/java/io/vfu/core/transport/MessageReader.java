@@ -77,6 +77,13 @@ final class MessageReader implements AutoCloseable {
         return end > pos || prefilled != null;
     }
 
+    /** Whether the next message is staged whole (reading it needs no system call). */
+    boolean hasCompleteMessage() {
+        int staged = end - pos;
+        return prefilled == null && staged >= Header.SIZE
+                && staged >= Wire.u32(stage, pos + Header.MSG_SIZE_OFFSET);
+    }
+
     /** True if a message can be read without blocking for its first byte, waiting up to {@code timeoutMillis}. */
     boolean awaitReadable(long timeoutMillis) throws IOException {
         return hasStaged() || socket.awaitReadable(timeoutMillis);

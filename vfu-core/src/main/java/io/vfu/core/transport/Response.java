@@ -5,8 +5,12 @@ import io.vfu.core.protocol.Reply;
 /**
  * What a {@link CommandHandler} answers: a success reply payload, the fds to attach (caller-owned: the
  * connection does not close them), and an action to run once the reply is out.
+ *
+ * <p>{@code coalescible}: the reply (its data tail included) stays valid while the <em>next</em> command is
+ * handled, so the connection may hold it back when that command has already been received and send both
+ * replies with one sendmsg (one wake-up of the peer instead of two). Pipelined MIG_DATA_READs use it.
  */
-public record Response(Reply reply, int[] fds, Runnable afterSend) {
+public record Response(Reply reply, int[] fds, Runnable afterSend, boolean coalescible) {
     private static final int[] NO_FDS = new int[0];
     private static final Runnable NOTHING = () -> { };
 
@@ -15,12 +19,21 @@ public record Response(Reply reply, int[] fds, Runnable afterSend) {
         afterSend = afterSend == null ? NOTHING : afterSend;
     }
 
+    public Response(Reply reply, int[] fds, Runnable afterSend) {
+        this(reply, fds, afterSend, false);
+    }
+
     public static Response of(Reply reply) {
-        return new Response(reply, NO_FDS, NOTHING);
+        return new Response(reply, NO_FDS, NOTHING, false);
     }
 
     public static Response of(Reply reply, int... fds) {
-        return new Response(reply, fds, NOTHING);
+        return new Response(reply, fds, NOTHING, false);
+    }
+
+    /** A reply without fds that stays valid until the next command has been handled (see above). */
+    public static Response coalescible(Reply reply) {
+        return new Response(reply, NO_FDS, NOTHING, true);
     }
 
     /**
@@ -28,6 +41,6 @@ public record Response(Reply reply, int[] fds, Runnable afterSend) {
      * e.g. closing a local copy of an fd that was handed to the peer.
      */
     public Response andThen(Runnable action) {
-        return new Response(reply, fds, action);
+        return new Response(reply, fds, action, false); // a held-back reply runs no action: never coalesced
     }
 }

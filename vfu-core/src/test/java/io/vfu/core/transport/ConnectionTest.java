@@ -308,6 +308,86 @@ class ConnectionTest {
         assertThat(seen).isEqualTo(expected);
     }
 
+    /**
+     * Coalescible replies ({@link Response#coalescible}): held back while the next command, already received,
+     * is handled, then sent with its reply. Whatever follows (more of them, an error, a posted command and then
+     * nothing, a reply with fds), every reply arrives, in order, with its own data and fds.
+     */
+    @Test
+    void heldBackRepliesArriveInOrderWithTheirDataWhateverFollows() throws Exception {
+        UnixSocket[] s = UnixSocket.pair();
+        Connection server = closeLater(new Connection(s[1], LIMITS, "server"));
+        UnixSocket peer = closeLater(s[0]);
+        peer.receiveTimeout(Duration.ofSeconds(10)); // a reply held back for good fails the test, never hangs it
+        // Two reply buffers used in turn, as the contract allows: valid until the next command was handled.
+        MemorySegment[] buffers = {Arena.ofAuto().allocate(64), Arena.ofAuto().allocate(64)};
+        AtomicInteger turn = new AtomicInteger();
+        try (EventFd e = EventFd.create()) {
+            server.start(cmd -> {
+                String text = RawPayload.text(cmd.payload());
+                if (text.startsWith("fail")) {
+                    throw new VfioUserException(Errno.EIO, "failing on purpose");
+                }
+                if (text.startsWith("fd")) {
+                    return Response.of(RawPayload.of(cmd.header().command(), "with-fd"), e.fd());
+                }
+                MemorySegment b = buffers[turn.getAndIncrement() & 1];
+                byte[] bytes = ("data-" + text).getBytes(java.nio.charset.StandardCharsets.UTF_8);
+                MemorySegment.copy(MemorySegment.ofArray(bytes), 0, b, 0, bytes.length);
+                return Response.coalescible(new RawPayload(cmd.header().command(), b.asSlice(0, bytes.length)));
+            });
+            String[] bodies = {"a", "b", "c", "fail1", "d", "fd1", "e", "f", "posted", "g"};
+            MemorySegment all = arena.allocate(1024);
+            long at = 0;
+            for (int i = 0; i < bodies.length; i++) {
+                byte[] b = bodies[i].getBytes(java.nio.charset.StandardCharsets.UTF_8);
+                int flags = Header.TYPE_COMMAND | (bodies[i].equals("posted") ? Header.FLAG_NO_REPLY : 0);
+                Header.encode(all.asSlice(at), i + 1, Command.MIG_DATA_READ.code(), Header.SIZE + b.length, flags, 0);
+                MemorySegment.copy(MemorySegment.ofArray(b), 0, all, at + Header.SIZE, b.length);
+                at += Header.SIZE + b.length;
+            }
+            peer.send(null, all.asSlice(0, at)); // everything at once: the server finds each next command staged
+            List<String> got = new ArrayList<>();
+            int fdsWithReplies = 0;
+            try (FdList fds = new FdList()) {
+                for (int i = 0; i < bodies.length - 1; i++) { // the posted command gets no reply
+                    MemorySegment h = arena.allocate(Header.SIZE);
+                    peer.receiveFully(h, fds);
+                    Header header = Header.decode(h);
+                    if (header.payloadSize() > 0) {
+                        MemorySegment body = arena.allocate(header.payloadSize());
+                        peer.receiveFully(body, fds);
+                        got.add(header.msgId() + ":" + RawPayload.text(body));
+                    } else {
+                        got.add(header.msgId() + ":" + (header.isError() ? "error " + header.error() : "empty"));
+                    }
+                    if (header.msgId() == 6) {
+                        fdsWithReplies = fds.size();
+                    }
+                }
+                assertThat(fds.size()).as("the one fd came with reply 6").isEqualTo(1).isEqualTo(fdsWithReplies);
+            }
+            assertThat(got).containsExactly("1:data-a", "2:data-b", "3:data-c", "4:error " + Errno.EIO.value(),
+                    "5:data-d", "6:with-fd", "7:data-e", "8:data-f", "10:data-g");
+            assertThat(server.heldCount()).as("replies were held back and sent with the next").isPositive();
+            // A single command with nothing after it is answered at once (nothing is held while waiting).
+            RawWire wire = new RawWire(peer, arena);
+            wire.send(11, Command.MIG_DATA_READ.code(), Header.TYPE_COMMAND, "h");
+            assertThat(wire.readReplyText(11)).isEqualTo("data-h");
+            // Held back for a posted command that comes with it, then nothing: sent before the server waits.
+            MemorySegment two = arena.allocate(2 * Header.SIZE + 2);
+            Header.encode(two, 12, Command.MIG_DATA_READ.code(), Header.SIZE + 1, Header.TYPE_COMMAND, 0);
+            two.set(java.lang.foreign.ValueLayout.JAVA_BYTE, Header.SIZE, (byte) 'i');
+            Header.encode(two.asSlice(Header.SIZE + 1), 13, Command.MIG_DATA_READ.code(), Header.SIZE + 1,
+                    Header.TYPE_COMMAND | Header.FLAG_NO_REPLY, 0);
+            two.set(java.lang.foreign.ValueLayout.JAVA_BYTE, 2 * Header.SIZE + 1, (byte) 'j');
+            long heldBefore = server.heldCount();
+            peer.send(null, two);
+            assertThat(wire.readReplyText(12)).isEqualTo("data-i");
+            assertThat(server.heldCount()).isEqualTo(heldBefore + 1);
+        }
+    }
+
     @Test
     void handlerMayCallThePeerAndServeItsCommandsMeanwhile() throws IOException {
         // A server handler asks the client for data (DMA_READ in single-socket mode) before it replies.

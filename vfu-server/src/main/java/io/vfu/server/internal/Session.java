@@ -70,9 +70,14 @@ public final class Session implements CommandHandler, AutoCloseable {
     // Hot-path replies, reused (one command at a time on this session's thread; sent before the next).
     private final RegionReadReplyView regionReadReply = new RegionReadReplyView();
     private final Response regionReadResponse = Response.of(regionReadReply);
-    private final MigDataReadPaddedReply migDataReadReply = new MigDataReadPaddedReply();
-    private final Response migDataReadResponse = Response.of(migDataReadReply);
     private MemorySegment lastSlice;
+    /**
+     * MIG_DATA_READ replies alternate between two buffers (allocated at the first read): a reply is coalescible
+     * ({@link Response#coalescible}), i.e. the connection may hold it back while the next command is handled,
+     * so the next read must not write into the buffer of the held one. Region reads use dataBuffer.
+     */
+    private final MigReadSlot[] migSlots = new MigReadSlot[2];
+    private int migSlot;
 
     public Session(DeviceRuntime runtime, UnixSocket socket, ServerSettings settings) {
         this.runtime = runtime;
@@ -263,13 +268,38 @@ public final class Session implements CommandHandler, AutoCloseable {
 
     private Response migDataRead(long size) {
         checkMigDataSize(size, "MIG_DATA_READ");
-        MemorySegment padded = dataSlice(size);
+        MigReadSlot slot = migSlots[migSlot];
+        if (slot == null) {
+            slot = migSlots[migSlot] = new MigReadSlot(arena.allocate(settings.maxDataXferSize(), 8));
+        }
+        MemorySegment padded = slot.slice(size);
         long n = runtime.migration().readData(padded);
         if (n < size) {
             padded.asSlice(n).fill((byte) 0);
         }
-        migDataReadReply.set(n, padded);
-        return migDataReadResponse;
+        migSlot ^= 1;
+        slot.reply.set(n, padded);
+        return slot.response;
+    }
+
+    /** One MIG_DATA_READ reply buffer with its reusable reply objects. */
+    private static final class MigReadSlot {
+        final MemorySegment buffer;
+        final MigDataReadPaddedReply reply = new MigDataReadPaddedReply();
+        final Response response = Response.coalescible(reply);
+        MemorySegment last;
+
+        MigReadSlot(MemorySegment buffer) {
+            this.buffer = buffer;
+            this.last = buffer.asSlice(0, 0);
+        }
+
+        MemorySegment slice(long size) {
+            if (last.byteSize() != size) {
+                last = buffer.asSlice(0, size);
+            }
+            return last;
+        }
     }
 
     /** The first {@code size} bytes of the data buffer; the last slice is reused (repeated sizes are the rule). */
