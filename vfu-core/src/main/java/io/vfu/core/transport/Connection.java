@@ -74,7 +74,7 @@ public final class Connection implements AutoCloseable {
      * puts it in front of its own bytes, so the order on the wire never changes.
      */
     private final MemorySegment heldScratch;
-    private MemorySegment heldHead;
+    private volatile MemorySegment heldHead;
     private MemorySegment heldData;
     /** Replies held back so far (guarded by sendLock; for tests). */
     private long heldCount;
@@ -1004,8 +1004,19 @@ public final class Connection implements AutoCloseable {
         }
     }
 
+    /**
+     * Whether a reply is held back right now (see {@link Response#coalescible}). On the reader thread, inside a
+     * handler: the held reply is the previous coalescible one, so the handler must not reuse its buffers.
+     */
+    public boolean hasHeldReply() {
+        return heldHead != null;
+    }
+
     /** Sends the held-back reply, if any. */
     private void flushHeld() throws IOException {
+        if (heldHead == null) {
+            return; // only the reader thread sets it: nothing held, no lock needed
+        }
         sendLock.lock();
         try {
             if (heldHead != null) {

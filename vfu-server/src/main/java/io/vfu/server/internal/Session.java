@@ -72,9 +72,9 @@ public final class Session implements CommandHandler, AutoCloseable {
     private final Response regionReadResponse = Response.of(regionReadReply);
     private MemorySegment lastSlice;
     /**
-     * MIG_DATA_READ replies alternate between two buffers (allocated at the first read): a reply is coalescible
-     * ({@link Response#coalescible}), i.e. the connection may hold it back while the next command is handled,
-     * so the next read must not write into the buffer of the held one. Region reads use dataBuffer.
+     * MIG_DATA_READ reply buffers (allocated when first needed): a reply is coalescible
+     * ({@link Response#coalescible}), i.e. the connection may hold it back while the next command is handled;
+     * while it is held, the next read goes to the other buffer. Region reads use dataBuffer.
      */
     private final MigReadSlot[] migSlots = new MigReadSlot[2];
     private int migSlot;
@@ -268,6 +268,9 @@ public final class Session implements CommandHandler, AutoCloseable {
 
     private Response migDataRead(long size) {
         checkMigDataSize(size, "MIG_DATA_READ");
+        if (connection.hasHeldReply()) {
+            migSlot ^= 1; // the held reply is the previous MIG_DATA_READ's: keep its data intact
+        }
         MigReadSlot slot = migSlots[migSlot];
         if (slot == null) {
             slot = migSlots[migSlot] = new MigReadSlot(arena.allocate(settings.maxDataXferSize(), 8));
@@ -277,7 +280,6 @@ public final class Session implements CommandHandler, AutoCloseable {
         if (n < size) {
             padded.asSlice(n).fill((byte) 0);
         }
-        migSlot ^= 1;
         slot.reply.set(n, padded);
         return slot.response;
     }
