@@ -67,6 +67,7 @@ public final class Connection implements AutoCloseable {
     private MemorySegment sendHead;
     /** The last batch of requests' slice of sendScratch (guarded by sendLock). */
     private MemorySegment batchSlice;
+    private final MemorySegment[] twoSendParts = new MemorySegment[2];
     private final MemorySegment[] fourSendParts = new MemorySegment[4];
     /**
      * A coalescible reply held back (see {@link Response#coalescible}): its header and fixed part in heldScratch,
@@ -239,7 +240,7 @@ public final class Connection implements AutoCloseable {
         try {
             while (true) {
                 serveQueued();
-                if (!in.hasCompleteMessage()) {
+                if (heldHead != null && !in.hasCompleteMessage()) {
                     flushHeld(); // never wait for the peer while a reply is held back
                 }
                 if (endAfterReply || !readMessage(null) || endAfterReply) {
@@ -1034,32 +1035,40 @@ public final class Connection implements AutoCloseable {
      */
     private void sendAfterHeld(int[] fds, MemorySegment head, MemorySegment data) throws IOException {
         MemorySegment heldH = heldHead;
+        if (heldH == null) {
+            sendParts(fds, head, data); // the common case: nothing held, no volatile write
+            return;
+        }
         MemorySegment heldD = heldData;
         heldHead = null;
         heldData = null;
-        if (heldH != null && fds.length > 0) {
-            sendParts(NO_FDS, heldH, heldD, MemorySegment.NULL, MemorySegment.NULL);
-            heldH = null;
+        if (fds.length > 0) {
+            sendParts(NO_FDS, heldH, heldD);
+            sendParts(fds, head, data);
+            return;
         }
-        if (heldH != null) {
-            sendParts(fds, heldH, heldD, head, data);
-        } else {
-            sendParts(fds, head, data, MemorySegment.NULL, MemorySegment.NULL);
+        MemorySegment[] parts = fourSendParts;
+        parts[0] = heldH;
+        parts[1] = heldD;
+        parts[2] = head;
+        parts[3] = data;
+        try {
+            socket.send(fds, parts); // empty parts are skipped
+        } finally {
+            java.util.Arrays.fill(parts, null);
         }
     }
 
-    /** One gathered send of up to four parts (empty ones are skipped); caller holds sendLock. */
-    private void sendParts(int[] fds, MemorySegment a, MemorySegment b, MemorySegment c, MemorySegment d)
-            throws IOException {
-        MemorySegment[] parts = fourSendParts;
+    /** One gathered send of two parts (an empty one is skipped); caller holds sendLock. */
+    private void sendParts(int[] fds, MemorySegment a, MemorySegment b) throws IOException {
+        MemorySegment[] parts = twoSendParts;
         parts[0] = a;
         parts[1] = b;
-        parts[2] = c;
-        parts[3] = d;
         try {
             socket.send(fds, parts);
         } finally {
-            java.util.Arrays.fill(parts, null);
+            parts[0] = null;
+            parts[1] = null;
         }
     }
 
