@@ -54,12 +54,12 @@ public final class Bench {
                          int warmUpOps, int rounds, boolean pin, boolean allocOnly) {
         /** The full set (a few minutes on a quiet 2-core machine). */
         public static Config full() {
-            return new Config("full", 60_000, 1024 * MiB, 256 * MiB, 200, 20_000, 20_000, 15, true, false);
+            return new Config("full", 60_000, 1024 * MiB, 256 * MiB, 200, 20_000, 50_000, 15, true, false);
         }
 
         /** {@code --quick}: well under two minutes. */
         public static Config quick() {
-            return new Config("quick", 18_000, 384 * MiB, 64 * MiB, 40, 5_000, 12_000, 9, true, false);
+            return new Config("quick", 27_000, 384 * MiB, 64 * MiB, 40, 5_000, 30_000, 9, true, false);
         }
 
         /** A smoke test of every benchmark (figures meaningless). */
