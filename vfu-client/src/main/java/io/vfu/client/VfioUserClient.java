@@ -115,6 +115,9 @@ public final class VfioUserClient implements AutoCloseable {
     private final Map<Integer, Long> regionSizes = new ConcurrentHashMap<>();
     private volatile Connection twin;
     private volatile VersionReply version;
+    /** The reply buffer of {@link #write(int, long, MemorySegment)}, taken by one writing thread at a time. */
+    private final java.util.concurrent.atomic.AtomicReference<MemorySegment> writeReplyBuffer =
+            new java.util.concurrent.atomic.AtomicReference<>(Arena.ofAuto().allocate(RegionWriteReply.SIZE, 8));
     /**
      * The reply buffer of small REGION_READs (register accesses, the hot path), lent to one call at a time; a
      * concurrent or larger read allocates its own. GC-managed memory: nothing to close, never freed under a
@@ -574,17 +577,35 @@ public final class VfioUserClient implements AutoCloseable {
         do {
             long n = Math.min(chunk, total - done);
             long at = offset + done;
-            RegionWriteReply r = call(new RegionWriteRequest(at, Integer.toUnsignedLong(region), src.asSlice(done, n)),
-                    RegionWriteReply::decode);
-            if (r.offset() != at) {
-                throw mismatch("REGION_WRITE", "offset", at, r.offset());
+            MemorySegment reply = writeReplyBuffer.getAndSet(null);
+            if (reply == null) {
+                reply = Arena.ofAuto().allocate(RegionWriteReply.SIZE, 8); // only while another thread writes
             }
-            if (r.region() != Integer.toUnsignedLong(region)) {
-                throw mismatch("REGION_WRITE", "region", region, r.region());
+            long replyOffset;
+            long replyRegion;
+            long replyCount;
+            try {
+                // Into a reused buffer, fields read in place: no reply record or buffer per register write.
+                long got = main.callInto(new RegionWriteRequest(at, Integer.toUnsignedLong(region),
+                        done == 0 && n == total ? src : src.asSlice(done, n)), reply);
+                if (got != RegionWriteReply.SIZE) {
+                    RegionWriteReply.decode(reply.asSlice(0, got)); // throws EINVAL with the details
+                }
+                replyOffset = Wire.u64(reply, 0);
+                replyRegion = Wire.u32(reply, 8);
+                replyCount = Wire.u32(reply, 12);
+            } finally {
+                writeReplyBuffer.set(reply);
             }
-            if (r.count() != n) {
+            if (replyOffset != at) {
+                throw mismatch("REGION_WRITE", "offset", at, replyOffset);
+            }
+            if (replyRegion != Integer.toUnsignedLong(region)) {
+                throw mismatch("REGION_WRITE", "region", region, replyRegion);
+            }
+            if (replyCount != n) {
                 throw new VfioUserException(Errno.EIO, "REGION_WRITE region " + region + " offset " + Wire.hex(at)
-                        + ": short write, " + r.count() + " of " + n + " bytes");
+                        + ": short write, " + replyCount + " of " + n + " bytes");
             }
             done += n;
         } while (done < total);

@@ -198,6 +198,11 @@ class ServerCommandsTest {
         client.expectErrno(Errno.EINVAL, new RawRequest(Command.REGION_READ, RawRequest.hex("00 00 00 00 00 00 00 00")));
         client.expectErrno(Errno.EINVAL, new RawRequest(Command.REGION_READ, RawRequest.hex(
                 "f8 ff ff ff ff ff ff ff  00 00 00 00  10 00 00 00")));           // offset + count overflows
+        client.expectErrno(Errno.EINVAL, new RawRequest(Command.REGION_WRITE, RawRequest.hex("00 00 00 00 00 00 00 00")));
+        client.expectErrno(Errno.EINVAL, new RawRequest(Command.REGION_WRITE, RawRequest.hex(
+                "10 00 00 00 00 00 00 00  00 00 00 00  08 00 00 00  01 02 03 04")));  // count 8, 4 data bytes
+        client.expectErrno(Errno.EINVAL, new RawRequest(Command.REGION_WRITE, RawRequest.hex(
+                "fc ff ff ff ff ff ff ff  00 00 00 00  04 00 00 00  01 02 03 04")));  // offset + count overflows
         client.expectErrno(Errno.EINVAL, new RawRequest(Command.MIG_DATA_READ, RawRequest.hex("08 00 00 00")));
         client.expectErrno(Errno.EINVAL, new RawRequest(Command.MIG_DATA_READ, RawRequest.hex(
                 "08 00 00 00  00 10 00 00")));                                      // argsz < 8 + size

@@ -70,6 +70,11 @@ public final class Session implements CommandHandler, AutoCloseable {
     // Hot-path replies, reused (one command at a time on this session's thread; sent before the next).
     private final RegionReadReplyView regionReadReply = new RegionReadReplyView();
     private final Response regionReadResponse = Response.of(regionReadReply);
+    private final RegionWriteReplyView regionWriteReply = new RegionWriteReplyView();
+    private final Response regionWriteResponse = Response.of(regionWriteReply);
+    /** The data slice of the last REGION_WRITE payload (the connection reuses its buffer while sizes repeat). */
+    private MemorySegment lastWritePayload;
+    private MemorySegment lastWriteData;
     private MemorySegment lastSlice;
     /**
      * MIG_DATA_READ reply buffers (allocated when first needed): a reply is coalescible
@@ -106,8 +111,8 @@ public final class Session implements CommandHandler, AutoCloseable {
     }
 
     /**
-     * REGION_READ and MIG_DATA_READ after negotiation, without fds, are served from the raw fields (no records
-     * per message); everything else goes through {@link #handle(IncomingCommand)}.
+     * REGION_READ, REGION_WRITE and MIG_DATA_READ after negotiation, without fds, are served from the raw fields
+     * (no records per message); everything else goes through {@link #handle(IncomingCommand)}.
      */
     @Override
     public Response handle(int msgId, int cmd, long msgSize, int flags, MemorySegment payload, FdList fds)
@@ -118,6 +123,11 @@ public final class Session implements CommandHandler, AutoCloseable {
                 RegionReadRequest.check(payload);
                 return regionRead(RegionReadRequest.offsetOf(payload), RegionReadRequest.regionOf(payload),
                         RegionReadRequest.countOf(payload));
+            }
+            if (cmd == Command.REGION_WRITE.code()) {
+                runtime.migration().gate(Command.REGION_WRITE);
+                RegionWriteRequest.check(payload);
+                return regionWrite(payload);
             }
             if (cmd == Command.MIG_DATA_READ.code()) {
                 runtime.migration().gate(Command.MIG_DATA_READ);
@@ -252,6 +262,20 @@ public final class Session implements CommandHandler, AutoCloseable {
         runtime.read(regionIndex(region), offset, data);
         regionReadReply.set(offset, region, data);
         return regionReadResponse;
+    }
+
+    /** REGION_WRITE of a payload checked by {@link RegionWriteRequest#check}: no record per write. */
+    private Response regionWrite(MemorySegment payload) {
+        long offset = RegionReadRequest.offsetOf(payload); // the same 16-byte header as REGION_READ (§9.1)
+        long region = RegionReadRequest.regionOf(payload);
+        long count = RegionReadRequest.countOf(payload);
+        if (payload != lastWritePayload) {
+            lastWritePayload = payload;
+            lastWriteData = payload.asSlice(RegionWriteRequest.FIXED_SIZE);
+        }
+        runtime.write(regionIndex(region), offset, lastWriteData);
+        regionWriteReply.set(offset, region, count);
+        return regionWriteResponse;
     }
 
     /**
