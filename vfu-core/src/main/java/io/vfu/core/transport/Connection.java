@@ -84,7 +84,7 @@ public final class Connection implements AutoCloseable {
     /** Calls in flight, oldest first (an intrusive list: no map entry or boxed msg_id per call). */
     private Call pendingHead;
     private Call pendingTail;
-    /** A finished Call kept for the next call (no allocation per call in the single-caller case). */
+    /** Finished calls kept for reuse (no allocation per call, also with several in flight); guarded by lock. */
     private final Call[] spareCalls = new Call[8];
     private int spareCount;
     /** msg_ids of calls that timed out, whose replies may still come (bounded). */
@@ -648,10 +648,29 @@ public final class Connection implements AutoCloseable {
             throw new IllegalArgumentException("a batch of " + count + " " + request.command()
                     + " requests of " + one + " bytes each (no data tail, " + SEND_SCRATCH + " bytes at most)");
         }
-        for (int i = 0; i < count; i++) {
-            calls[i] = register(request.command(), java.util.Objects.requireNonNull(replyBuffers[i], "replyBuffers"));
-        }
+        int registered = 0;
         boolean sent = false;
+        try {
+            for (; registered < count; registered++) {
+                calls[registered] = register(request.command(),
+                        java.util.Objects.requireNonNull(replyBuffers[registered], "replyBuffers"));
+            }
+            sendBatch(request, calls, count, one);
+            sent = true;
+        } finally {
+            if (!sent) {
+                synchronized (lock) {
+                    for (int i = 0; i < registered; i++) {
+                        unlink(calls[i]);
+                        calls[i] = null;
+                    }
+                }
+            }
+        }
+    }
+
+    /** Encodes {@code count} requests for the registered {@code calls} back to back and sends them at once. */
+    private void sendBatch(Request request, Call[] calls, int count, int one) throws IOException {
         sendLock.lock();
         try {
             for (int i = 0; i < count; i++) {
@@ -663,17 +682,8 @@ public final class Connection implements AutoCloseable {
                 batchSlice = sendScratch.asSlice(0, (long) one * count);
             }
             sendAfterHeld(NO_FDS, batchSlice, MemorySegment.NULL);
-            sent = true;
         } finally {
             sendLock.unlock();
-            if (!sent) {
-                synchronized (lock) {
-                    for (int i = 0; i < count; i++) {
-                        unlink(calls[i]);
-                        calls[i] = null;
-                    }
-                }
-            }
         }
     }
 
