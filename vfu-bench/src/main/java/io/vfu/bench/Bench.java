@@ -297,7 +297,7 @@ public final class Bench {
         c.raw().streamIn(warmChunk, warmBytes);
         for (long chunk : chunks) {
             say("MIG_DATA_READ " + config.migBytes() / MiB + " MiB in " + human(chunk) + " chunks vs raw stream");
-            rows.add(interleavedThroughput("MIG_DATA_READ " + human(chunk), chunk, bytes -> migRead(c, chunk, bytes),
+            rows.add(interleavedThroughput("MIG_DATA_READ " + human(chunk), migBlock(chunk), bytes -> migRead(c, chunk, bytes),
                     bytes -> c.raw().streamOut(chunk, bytes),
                     "reply " + (Header.SIZE + MigDataReadReply.FIXED_SIZE) + " B + data per "
                             + (Header.SIZE + MigDataReadRequest.SIZE) + " B request; baseline raw stream in "
@@ -306,7 +306,7 @@ public final class Bench {
         allocMigDataRead(c, alloc);
         for (long chunk : chunks) {
             say("MIG_DATA_WRITE " + config.migBytes() / MiB + " MiB in " + human(chunk) + " chunks vs raw stream");
-            rows.add(interleavedThroughput("MIG_DATA_WRITE " + human(chunk), chunk, bytes -> migWrite(c, chunk, bytes),
+            rows.add(interleavedThroughput("MIG_DATA_WRITE " + human(chunk), migBlock(chunk), bytes -> migWrite(c, chunk, bytes),
                     bytes -> c.raw().streamIn(chunk, bytes),
                     (Header.SIZE + MigDataWriteRequest.FIXED_SIZE) + " B + data per request; baseline raw stream in "
                             + human(chunk) + " writes"));
@@ -319,14 +319,18 @@ public final class Bench {
         long run(long bytes) throws IOException;
     }
 
+    /** A block of migration data: {@link Config#migBytes} split into {@link Config#rounds}, whole chunks. */
+    private long migBlock(long chunk) {
+        return Math.max(chunk, config.migBytes() / config.rounds() / chunk * chunk);
+    }
+
     /**
-     * {@link Config#migBytes} through {@code figure} and through {@code baseline}, alternating in
-     * {@link Config#rounds} blocks; the figures are the medians of the blocks' throughputs.
+     * {@code per} bytes through {@code figure} and through {@code baseline}, alternating in {@link Config#rounds}
+     * blocks; the figures are the medians of the blocks' throughputs, the ratio the median of their ratios.
      */
-    private Row interleavedThroughput(String name, long chunk, Transfer figure, Transfer baseline, String detail)
+    private Row interleavedThroughput(String name, long per, Transfer figure, Transfer baseline, String detail)
             throws IOException {
         int rounds = config.rounds();
-        long per = Math.max(chunk, config.migBytes() / rounds / chunk * chunk);
         double[] mibs = new double[rounds];
         double[] base = new double[rounds];
         double[] ratios = new double[rounds];
@@ -411,12 +415,6 @@ public final class Bench {
                 (double) (server[1] - server[0]) / shortRun));
     }
 
-    private static Row throughput(String name, long bytes, long nanos, long baseNanos, String detail) {
-        double mibs = bytes / (double) MiB / (nanos / 1e9);
-        double base = bytes / (double) MiB / (baseNanos / 1e9);
-        return new Row(name, "MiB/s", mibs, base, detail, "≥ 0.95");
-    }
-
     // ------------------------------------------------------------------------------------------------
     // DMA
 
@@ -434,54 +432,48 @@ public final class Bench {
             c.reg(BenchDevice.OP_COUNT, count);
             say("DMA via fd mapping (" + human(block) + " accesses) vs memcpy of the same guest memory in the server");
             long warm = Math.max(count, 20_000); // fd accesses are cheap: warm up to C2
-            long memcpy = bestOf(c, BenchDevice.RUN_MEMCPY, count, warm);
-            rows.add(throughput("DMA read  fd mapping " + human(block), bytes, bestOf(c, BenchDevice.RUN_READ, count, warm), memcpy,
+            for (int op : new int[] {BenchDevice.RUN_MEMCPY, BenchDevice.RUN_READ, BenchDevice.RUN_WRITE}) {
+                deviceRun(c, op, warm);
+            }
+            Transfer memcpy = b -> deviceRun(c, BenchDevice.RUN_MEMCPY, count);
+            rows.add(interleavedThroughput("DMA read  fd mapping " + human(block), bytes,
+                    b -> deviceRun(c, BenchDevice.RUN_READ, count), memcpy,
                     "device reads guest memory through Dma.read; baseline memcpy of the same blocks from a direct view"));
-            rows.add(throughput("DMA write fd mapping " + human(block), bytes, bestOf(c, BenchDevice.RUN_WRITE, count, warm), memcpy,
+            rows.add(interleavedThroughput("DMA write fd mapping " + human(block), bytes,
+                    b -> deviceRun(c, BenchDevice.RUN_WRITE, count), memcpy,
                     "Dma.write, includes dirty logging; baseline memcpy of the same blocks from a direct view"));
 
             say("DMA_READ/DMA_WRITE messages (" + human(block) + ") vs raw ping-pong");
             long[] base = new long[(int) count];
             int rdReq = Header.SIZE + DmaReadRequest.SIZE;
             int rdReply = (int) (Header.SIZE + DmaReadReply.FIXED_SIZE + block);
-            long msgRead = bestOf(c, BenchDevice.RUN_READ_MSG, count, count);
-            rows.add(throughput("DMA_READ  messages " + human(block), bytes, msgRead, rawPingPong(c, rdReq, rdReply, base),
+            deviceRun(c, BenchDevice.RUN_READ_MSG, count);
+            rows.add(interleavedThroughput("DMA_READ  messages " + human(block), bytes,
+                    b -> deviceRun(c, BenchDevice.RUN_READ_MSG, count), b -> rawPingPong(c, rdReq, rdReply, base),
                     "server→client on the twin socket; baseline " + rdReq + "/" + rdReply + " B ping-pong"));
             int wrReq = (int) (Header.SIZE + DmaWriteRequest.FIXED_SIZE + block);
             int wrReply = Header.SIZE + DmaWriteReply.SIZE;
-            long msgWrite = bestOf(c, BenchDevice.RUN_WRITE_MSG, count, count);
-            rows.add(throughput("DMA_WRITE messages " + human(block), bytes, msgWrite, rawPingPong(c, wrReq, wrReply, base),
+            deviceRun(c, BenchDevice.RUN_WRITE_MSG, count);
+            rows.add(interleavedThroughput("DMA_WRITE messages " + human(block), bytes,
+                    b -> deviceRun(c, BenchDevice.RUN_WRITE_MSG, count), b -> rawPingPong(c, wrReq, wrReply, base),
                     "baseline " + wrReq + "/" + wrReply + " B ping-pong"));
         } finally {
             c.client().dmaUnmap(guest);
         }
     }
 
-    /**
-     * Best of 3 runs of a device-side loop, after a warm-up run of {@code warmCount} accesses (the server's
-     * loop and DMA path must be compiled: a few thousand calls leave them in the interpreter or C1).
-     */
-    private static long bestOf(Ctx c, int op, long count, long warmCount) throws IOException {
-        c.reg(BenchDevice.OP_COUNT, warmCount);
-        c.reg(BenchDevice.OP_RUN, op);
+    /** One device-side loop of {@code count} accesses, timed in the server; returns its nanoseconds. */
+    private static long deviceRun(Ctx c, int op, long count) throws IOException {
         c.reg(BenchDevice.OP_COUNT, count);
-        long best = Long.MAX_VALUE;
-        for (int round = 0; round < 3; round++) {
-            c.reg(BenchDevice.OP_RUN, op);
-            best = Math.min(best, c.reg(BenchDevice.RESULT_NS));
-        }
-        return best;
+        c.reg(BenchDevice.OP_RUN, op);
+        return c.reg(BenchDevice.RESULT_NS);
     }
 
+    /** One raw ping-pong run of {@code scratch.length} round trips; returns its nanoseconds. */
     private static long rawPingPong(Ctx c, int req, int reply, long[] scratch) throws IOException {
-        long best = Long.MAX_VALUE;
-        for (int round = 0; round < 2; round++) {
-            long t0 = System.nanoTime();
-            c.raw().pingPong(req, reply, scratch);
-            long dt = System.nanoTime() - t0;
-            best = round == 0 ? best : Math.min(best, dt);
-        }
-        return best;
+        long t0 = System.nanoTime();
+        c.raw().pingPong(req, reply, scratch);
+        return System.nanoTime() - t0;
     }
 
     // ------------------------------------------------------------------------------------------------
