@@ -219,10 +219,37 @@ public final class Bench {
      */
     private void warmUp(IoAction op, int req, int reply, Ctx c) throws IOException {
         int ops = config.warmUpOps();
-        for (int i = 0; i < ops; i++) {
-            op.run();
+        long[] scratch = new long[ops];
+        settle(c, () -> {
+            for (int i = 0; i < ops; i++) {
+                op.run();
+            }
+            c.raw().pingPong(req, reply, scratch);
+        });
+    }
+
+    /** JIT milliseconds (both JVMs) a warm-up round may still cost and count as settled (stray small methods). */
+    private static final long SETTLED_JIT_MS = 5;
+    /** Most warm-up rounds of {@link #settle}: bounds the time a JIT that never settles can take. */
+    private static final int MAX_SETTLE_ROUNDS = 12;
+
+    /**
+     * Repeats a warm-up round until a whole round passes with (next to) no JIT compilation in either JVM (or
+     * {@link #MAX_SETTLE_ROUNDS} rounds). Both processes share one CPU with their compiler threads: code still
+     * being compiled runs profiled C1 code and the compiler takes CPU from the round trips (seen: C2 busy for
+     * a quarter of the CPU 10 s into a MIG_DATA_READ run, its hot methods compiled only after 12-18 s).
+     */
+    private void settle(Ctx c, IoAction round) throws IOException {
+        java.lang.management.CompilationMXBean jit = ManagementFactory.getCompilationMXBean();
+        long before = jit.getTotalCompilationTime() + c.reg(BenchDevice.JIT_MS);
+        for (int i = 0; i < MAX_SETTLE_ROUNDS; i++) {
+            round.run();
+            long after = jit.getTotalCompilationTime() + c.reg(BenchDevice.JIT_MS);
+            if (after - before <= SETTLED_JIT_MS && i > 0) {
+                return;
+            }
+            before = after;
         }
-        c.raw().pingPong(req, reply, new long[ops]);
     }
 
     /**
@@ -291,13 +318,15 @@ public final class Bench {
         say("warming up MIG_DATA_READ/MIG_DATA_WRITE and the raw streams");
         long warmChunk = 4 * KiB;
         long warmBytes = config.warmUpOps() * warmChunk;
-        migRead(c, warmChunk, warmBytes);
-        migWrite(c, warmChunk, warmBytes);
-        c.raw().streamOut(warmChunk, warmBytes);
-        c.raw().streamIn(warmChunk, warmBytes);
+        settle(c, () -> {
+            migRead(c, warmChunk, warmBytes);
+            migWrite(c, warmChunk, warmBytes);
+            c.raw().streamOut(warmChunk, warmBytes);
+            c.raw().streamIn(warmChunk, warmBytes);
+        });
         for (long chunk : chunks) {
             say("MIG_DATA_READ " + config.migBytes() / MiB + " MiB in " + human(chunk) + " chunks vs raw stream");
-            rows.add(interleavedThroughput("MIG_DATA_READ " + human(chunk), migBlock(chunk), bytes -> migRead(c, chunk, bytes),
+            rows.add(interleavedThroughput(c, "MIG_DATA_READ " + human(chunk), migBlock(chunk), bytes -> migRead(c, chunk, bytes),
                     bytes -> c.raw().streamOut(chunk, bytes),
                     "reply " + (Header.SIZE + MigDataReadReply.FIXED_SIZE) + " B + data per "
                             + (Header.SIZE + MigDataReadRequest.SIZE) + " B request; baseline raw stream in "
@@ -306,7 +335,7 @@ public final class Bench {
         allocMigDataRead(c, alloc);
         for (long chunk : chunks) {
             say("MIG_DATA_WRITE " + config.migBytes() / MiB + " MiB in " + human(chunk) + " chunks vs raw stream");
-            rows.add(interleavedThroughput("MIG_DATA_WRITE " + human(chunk), migBlock(chunk), bytes -> migWrite(c, chunk, bytes),
+            rows.add(interleavedThroughput(c, "MIG_DATA_WRITE " + human(chunk), migBlock(chunk), bytes -> migWrite(c, chunk, bytes),
                     bytes -> c.raw().streamIn(chunk, bytes),
                     (Header.SIZE + MigDataWriteRequest.FIXED_SIZE) + " B + data per request; baseline raw stream in "
                             + human(chunk) + " writes"));
@@ -328,15 +357,17 @@ public final class Bench {
      * {@code per} bytes through {@code figure} and through {@code baseline}, alternating in {@link Config#rounds}
      * blocks; the figures are the medians of the blocks' throughputs, the ratio the median of their ratios.
      */
-    private Row interleavedThroughput(String name, long per, Transfer figure, Transfer baseline, String detail)
+    private Row interleavedThroughput(Ctx c, String name, long per, Transfer figure, Transfer baseline, String detail)
             throws IOException {
         int rounds = config.rounds();
         double[] mibs = new double[rounds];
         double[] base = new double[rounds];
         double[] ratios = new double[rounds];
-        // One unmeasured block of each first: this chunk size takes paths (and sizes) the warm-up did not.
-        figure.run(per);
-        baseline.run(per);
+        // Unmeasured blocks first, until the JIT is done: this size takes paths the warm-up did not.
+        settle(c, () -> {
+            figure.run(per);
+            baseline.run(per);
+        });
         for (int r = 0; r < rounds; r++) {
             mibs[r] = per / (double) MiB / (figure.run(per) / 1e9);
             base[r] = per / (double) MiB / (baseline.run(per) / 1e9);
@@ -432,17 +463,19 @@ public final class Bench {
             c.reg(BenchDevice.OP_COUNT, count);
             say("DMA via fd mapping (" + human(block) + " accesses) vs memcpy of the same guest memory in the server");
             long warm = Math.max(count, 20_000); // fd accesses are cheap: warm up to C2
-            for (int op : new int[] {BenchDevice.RUN_MEMCPY, BenchDevice.RUN_READ, BenchDevice.RUN_WRITE}) {
-                deviceRun(c, op, warm);
-            }
+            settle(c, () -> {
+                for (int op : new int[] {BenchDevice.RUN_MEMCPY, BenchDevice.RUN_READ, BenchDevice.RUN_WRITE}) {
+                    deviceRun(c, op, warm);
+                }
+            });
             // Memory-speed loops: 8 times the bytes of the message rows, or a block lasts a few milliseconds and
             // scheduler noise decides the ratio.
             long fdCount = 8 * count;
             Transfer memcpy = b -> deviceRun(c, BenchDevice.RUN_MEMCPY, fdCount);
-            rows.add(interleavedThroughput("DMA read  fd mapping " + human(block), fdCount * block,
+            rows.add(interleavedThroughput(c, "DMA read  fd mapping " + human(block), fdCount * block,
                     b -> deviceRun(c, BenchDevice.RUN_READ, fdCount), memcpy,
                     "device reads guest memory through Dma.read; baseline memcpy of the same blocks from a direct view"));
-            rows.add(interleavedThroughput("DMA write fd mapping " + human(block), fdCount * block,
+            rows.add(interleavedThroughput(c, "DMA write fd mapping " + human(block), fdCount * block,
                     b -> deviceRun(c, BenchDevice.RUN_WRITE, fdCount), memcpy,
                     "Dma.write, includes dirty logging; baseline memcpy of the same blocks from a direct view"));
 
@@ -451,13 +484,13 @@ public final class Bench {
             int rdReq = Header.SIZE + DmaReadRequest.SIZE;
             int rdReply = (int) (Header.SIZE + DmaReadReply.FIXED_SIZE + block);
             deviceRun(c, BenchDevice.RUN_READ_MSG, count);
-            rows.add(interleavedThroughput("DMA_READ  messages " + human(block), bytes,
+            rows.add(interleavedThroughput(c, "DMA_READ  messages " + human(block), bytes,
                     b -> deviceRun(c, BenchDevice.RUN_READ_MSG, count), b -> rawPingPong(c, rdReq, rdReply, base),
                     "server→client on the twin socket; baseline " + rdReq + "/" + rdReply + " B ping-pong"));
             int wrReq = (int) (Header.SIZE + DmaWriteRequest.FIXED_SIZE + block);
             int wrReply = Header.SIZE + DmaWriteReply.SIZE;
             deviceRun(c, BenchDevice.RUN_WRITE_MSG, count);
-            rows.add(interleavedThroughput("DMA_WRITE messages " + human(block), bytes,
+            rows.add(interleavedThroughput(c, "DMA_WRITE messages " + human(block), bytes,
                     b -> deviceRun(c, BenchDevice.RUN_WRITE_MSG, count), b -> rawPingPong(c, wrReq, wrReply, base),
                     "baseline " + wrReq + "/" + wrReply + " B ping-pong"));
         } finally {

@@ -31,6 +31,7 @@ import java.lang.management.ManagementFactory;
  *   0x30 RESULT_NS   r     nanoseconds the last loop took
  *   0x38 MIG_BYTES   w     length of the next saved stream
  *   0x40 ALLOCATED   r     bytes allocated so far by all threads of the server JVM
+ *   0x48 JIT_MS      r     milliseconds the server JVM's JIT compilers have worked so far
  * </pre>
  */
 final class BenchDevice implements RegionHandler, MigrationHandler {
@@ -43,6 +44,7 @@ final class BenchDevice implements RegionHandler, MigrationHandler {
     static final int RESULT_NS = 0x30;
     static final int MIG_BYTES = 0x38;
     static final int ALLOCATED = 0x40;
+    static final int JIT_MS = 0x48;
 
     static final int RUN_READ = 1;
     static final int RUN_WRITE = 2;
@@ -72,7 +74,11 @@ final class BenchDevice implements RegionHandler, MigrationHandler {
         if (dst.byteSize() != 8 || (offset & 7) != 0) {
             throw VfioUserException.einval("8-byte aligned registers only");
         }
-        long value = offset == ALLOCATED ? THREADS.getTotalThreadAllocatedBytes() : regs[(int) (offset >>> 3)];
+        long value = switch ((int) offset) {
+            case ALLOCATED -> THREADS.getTotalThreadAllocatedBytes();
+            case JIT_MS -> java.lang.management.ManagementFactory.getCompilationMXBean().getTotalCompilationTime();
+            default -> regs[(int) (offset >>> 3)];
+        };
         dst.set(ValueLayout.JAVA_LONG_UNALIGNED, 0, value);
     }
 
