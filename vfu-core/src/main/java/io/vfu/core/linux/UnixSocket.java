@@ -452,36 +452,27 @@ public final class UnixSocket implements AutoCloseable {
         requireWritableNative(second);
         Objects.requireNonNull(fds, "fds");
         Objects.checkIndex(firstOffset, first.byteSize());
-        int fd = owner.acquire("recvmsg");
-        try {
-            if (receiveLock.tryLock()) {
-                try {
-                    return receive(receiveScratch, fd, first, firstOffset, second, fds);
-                } finally {
-                    receiveLock.unlock();
-                }
-            }
-            try (Arena arena = Arena.ofConfined()) {
-                return receive(new IoScratch(arena, 2, maxFds), fd, first, firstOffset, second, fds);
-            }
-        } finally {
-            owner.release();
-        }
+        return receiveFrom(first, firstOffset, second, fds);
     }
 
     /** Receives into {@code dst} from byte {@code from} on (no slice per call; dst checked by the caller). */
     private long receiveFrom(MemorySegment dst, long from, FdList fds) throws IOException {
+        return receiveFrom(dst, from, null, fds);
+    }
+
+    /** The same, then into {@code second} if not null (a scatter read). */
+    private long receiveFrom(MemorySegment dst, long from, MemorySegment second, FdList fds) throws IOException {
         int fd = owner.acquire("recvmsg");
         try {
             if (receiveLock.tryLock()) {
                 try {
-                    return receive(receiveScratch, fd, dst, from, null, fds);
+                    return receive(receiveScratch, fd, dst, from, second, fds);
                 } finally {
                     receiveLock.unlock();
                 }
             }
             try (Arena arena = Arena.ofConfined()) {
-                return receive(new IoScratch(arena, 1, maxFds), fd, dst, from, null, fds);
+                return receive(new IoScratch(arena, 2, maxFds), fd, dst, from, second, fds);
             }
         } finally {
             owner.release();
