@@ -27,6 +27,7 @@ import io.vfu.core.protocol.MigrationFeatures;
 import io.vfu.core.protocol.MigrationPathPlanner;
 import io.vfu.core.protocol.MigrationState;
 import io.vfu.core.protocol.ProtocolVersion;
+import io.vfu.core.protocol.RegionAccess;
 import io.vfu.core.protocol.RegionCapability;
 import io.vfu.core.protocol.RegionInfoReply;
 import io.vfu.core.protocol.RegionInfoRequest;
@@ -538,13 +539,13 @@ public final class VfioUserClient implements AutoCloseable {
             long got = main.callInto(request, reply);
             MemorySegment p = got == reply.byteSize() ? reply : reply.asSlice(0, got);
             RegionReadReply.check(p);
-            if (RegionReadReply.offsetOf(p) != at) {
-                throw mismatch("REGION_READ", "offset", at, RegionReadReply.offsetOf(p));
+            if (RegionAccess.offsetOf(p) != at) {
+                throw mismatch("REGION_READ", "offset", at, RegionAccess.offsetOf(p));
             }
-            if (RegionReadReply.regionOf(p) != Integer.toUnsignedLong(region)) {
-                throw mismatch("REGION_READ", "region", region, RegionReadReply.regionOf(p));
+            if (RegionAccess.regionOf(p) != Integer.toUnsignedLong(region)) {
+                throw mismatch("REGION_READ", "region", region, RegionAccess.regionOf(p));
             }
-            long count = RegionReadReply.countOf(p);
+            long count = RegionAccess.countOf(p);
             if (count != n) {
                 throw new VfioUserException(Errno.EIO, "REGION_READ region " + region + " offset "
                         + Wire.hex(at) + ": short read, " + count + " of " + n + " bytes");

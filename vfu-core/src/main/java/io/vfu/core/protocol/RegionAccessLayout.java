@@ -78,6 +78,31 @@ final class RegionAccessLayout {
     }
 
     /**
+     * Checks a header-only payload as {@link #decode(MemorySegment, String, Factory)} does, without a record.
+     *
+     * @throws VfioUserException EINVAL as that decoder
+     */
+    static void check(MemorySegment payload, String what) {
+        Wire.requireExactly(payload, SIZE, what);
+        Fields.requireNoOverflow(u64(payload, OFFSET_OFFSET), u32(payload, COUNT_OFFSET), what, "offset");
+    }
+
+    /**
+     * Checks a header-plus-data payload as {@link #decode(MemorySegment, MemorySegment, String, DataFactory)}
+     * does on its split halves, without a record or a slice.
+     *
+     * @throws VfioUserException EINVAL as that decoder
+     */
+    static void checkWithData(MemorySegment payload, String what) {
+        Wire.requireAtLeast(payload, SIZE, what);
+        long count = u32(payload, COUNT_OFFSET);
+        if (count != payload.byteSize() - SIZE) {
+            Fields.requireDataLength(payload.asSlice(SIZE), count, what); // throws with the details
+        }
+        Fields.requireNoOverflow(u64(payload, OFFSET_OFFSET), count, what, "offset");
+    }
+
+    /**
      * Decodes a message whose header and data were received into separate segments.
      *
      * @param what the message name for errors, e.g. {@code "REGION_WRITE"}

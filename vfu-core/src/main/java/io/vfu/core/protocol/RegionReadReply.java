@@ -63,36 +63,13 @@ public record RegionReadReply(long offset, long region, long count, MemorySegmen
 
     /**
      * Checks a whole reply payload exactly as {@link #decode(MemorySegment)} does, without creating a record or
-     * a slice (the register-access hot path); read the fields with {@link #offsetOf}, {@link #regionOf} and
-     * {@link #countOf}; the data is the {@code count} bytes at {@link #FIXED_SIZE}.
+     * a slice (the register-access hot path); read the fields with {@link RegionAccess}; the data is the
+     * {@code count} bytes at {@link #FIXED_SIZE}.
      *
      * @throws VfioUserException as {@link #decode(MemorySegment)}
      */
     public static void check(MemorySegment payload) {
-        String what = "REGION_READ reply";
-        Wire.requireAtLeast(payload, FIXED_SIZE, what);
-        long offset = offsetOf(payload);
-        long count = countOf(payload);
-        if (count != payload.byteSize() - FIXED_SIZE) {
-            // The record decoder builds the detailed error.
-            decode(payload);
-        }
-        Fields.requireNoOverflow(offset, count, what, "offset");
-    }
-
-    /** The offset field of a reply payload checked by {@link #check}. */
-    public static long offsetOf(MemorySegment payload) {
-        return Wire.u64(payload, RegionAccessLayout.OFFSET_OFFSET);
-    }
-
-    /** The region field of a reply payload checked by {@link #check}. */
-    public static long regionOf(MemorySegment payload) {
-        return Wire.u32(payload, RegionAccessLayout.REGION_OFFSET);
-    }
-
-    /** The count field of a reply payload checked by {@link #check}. */
-    public static long countOf(MemorySegment payload) {
-        return Wire.u32(payload, RegionAccessLayout.COUNT_OFFSET);
+        RegionAccessLayout.checkWithData(payload, "REGION_READ reply");
     }
 
     /**

@@ -55,27 +55,11 @@ public record RegionReadRequest(long offset, long region, long count) implements
 
     /**
      * Checks a payload exactly as {@link #decode(MemorySegment)} does, without creating a record (the server's
-     * register-access hot path); read the fields with {@link #offsetOf}, {@link #regionOf}, {@link #countOf}.
+     * register-access hot path); read the fields with {@link RegionAccess}.
      *
      * @throws VfioUserException as {@link #decode(MemorySegment)}
      */
     public static void check(MemorySegment payload) {
-        Wire.requireExactly(payload, SIZE, "REGION_READ");
-        Fields.requireNoOverflow(offsetOf(payload), countOf(payload), "REGION_READ", "offset");
-    }
-
-    /** The offset field of a payload checked by {@link #check}. */
-    public static long offsetOf(MemorySegment payload) {
-        return Wire.u64(payload, RegionAccessLayout.OFFSET_OFFSET);
-    }
-
-    /** The region field of a payload checked by {@link #check}. */
-    public static long regionOf(MemorySegment payload) {
-        return Wire.u32(payload, RegionAccessLayout.REGION_OFFSET);
-    }
-
-    /** The count field of a payload checked by {@link #check}. */
-    public static long countOf(MemorySegment payload) {
-        return Wire.u32(payload, RegionAccessLayout.COUNT_OFFSET);
+        RegionAccessLayout.check(payload, "REGION_READ");
     }
 }

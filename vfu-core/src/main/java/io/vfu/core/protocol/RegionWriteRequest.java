@@ -62,19 +62,13 @@ public record RegionWriteRequest(long offset, long region, long count, MemorySeg
 
     /**
      * Checks a payload exactly as {@link #decode(MemorySegment)} does, without creating a record (the server's
-     * register-access hot path). The header is REGION_READ's (§9.1): read the fields with
-     * {@link RegionReadRequest#offsetOf}, {@link RegionReadRequest#regionOf}, {@link RegionReadRequest#countOf};
-     * the data are the count bytes from {@link #FIXED_SIZE} on.
+     * register-access hot path); read the fields with {@link RegionAccess}; the data are the count bytes from
+     * {@link #FIXED_SIZE} on.
      *
      * @throws VfioUserException as {@link #decode(MemorySegment)}
      */
     public static void check(MemorySegment payload) {
-        Wire.requireAtLeast(payload, FIXED_SIZE, "REGION_WRITE");
-        long count = Wire.u32(payload, RegionAccessLayout.COUNT_OFFSET);
-        if (payload.byteSize() - FIXED_SIZE != count) {
-            decode(payload); // throws with the detailed message
-        }
-        Fields.requireNoOverflow(Wire.u64(payload, RegionAccessLayout.OFFSET_OFFSET), count, "REGION_WRITE", "offset");
+        RegionAccessLayout.checkWithData(payload, "REGION_WRITE");
     }
 
     /**

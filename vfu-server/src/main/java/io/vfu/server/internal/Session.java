@@ -23,6 +23,7 @@ import io.vfu.core.protocol.MigDataReadRequest;
 import io.vfu.core.protocol.MigDataWriteReply;
 import io.vfu.core.protocol.MigDataWriteRequest;
 import io.vfu.core.protocol.ProtocolVersion;
+import io.vfu.core.protocol.RegionAccess;
 import io.vfu.core.protocol.RegionIndex;
 import io.vfu.core.protocol.RegionInfoRequest;
 import io.vfu.core.protocol.RegionIoFdsRequest;
@@ -121,8 +122,8 @@ public final class Session implements CommandHandler, AutoCloseable {
             if (cmd == Command.REGION_READ.code()) {
                 runtime.migration().gate(Command.REGION_READ);
                 RegionReadRequest.check(payload);
-                return regionRead(RegionReadRequest.offsetOf(payload), RegionReadRequest.regionOf(payload),
-                        RegionReadRequest.countOf(payload));
+                return regionRead(RegionAccess.offsetOf(payload), RegionAccess.regionOf(payload),
+                        RegionAccess.countOf(payload));
             }
             if (cmd == Command.REGION_WRITE.code()) {
                 runtime.migration().gate(Command.REGION_WRITE);
@@ -266,9 +267,9 @@ public final class Session implements CommandHandler, AutoCloseable {
 
     /** REGION_WRITE of a payload checked by {@link RegionWriteRequest#check}: no record per write. */
     private Response regionWrite(MemorySegment payload) {
-        long offset = RegionReadRequest.offsetOf(payload); // the same 16-byte header as REGION_READ (§9.1)
-        long region = RegionReadRequest.regionOf(payload);
-        long count = RegionReadRequest.countOf(payload);
+        long offset = RegionAccess.offsetOf(payload);
+        long region = RegionAccess.regionOf(payload);
+        long count = RegionAccess.countOf(payload);
         if (payload != lastWritePayload) {
             lastWritePayload = payload;
             lastWriteData = payload.asSlice(RegionWriteRequest.FIXED_SIZE);
