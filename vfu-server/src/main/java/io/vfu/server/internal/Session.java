@@ -69,9 +69,9 @@ public final class Session implements CommandHandler, AutoCloseable {
     private boolean negotiated;
     private Capabilities clientCaps = Capabilities.NONE;
     // Hot-path replies, reused (one command at a time on this session's thread; sent before the next).
-    private final RegionReadReplyView regionReadReply = new RegionReadReplyView();
+    private final RegionAccessReplyView regionReadReply = new RegionAccessReplyView(Command.REGION_READ);
     private final Response regionReadResponse = Response.of(regionReadReply);
-    private final RegionWriteReplyView regionWriteReply = new RegionWriteReplyView();
+    private final RegionAccessReplyView regionWriteReply = new RegionAccessReplyView(Command.REGION_WRITE);
     private final Response regionWriteResponse = Response.of(regionWriteReply);
     /** The data slice of the last REGION_WRITE payload (the connection reuses its buffer while sizes repeat). */
     private MemorySegment lastWritePayload;
@@ -261,7 +261,7 @@ public final class Session implements CommandHandler, AutoCloseable {
         }
         MemorySegment data = dataSlice(count);
         runtime.read(regionIndex(region), offset, data);
-        regionReadReply.set(offset, region, data);
+        regionReadReply.read(offset, region, data);
         return regionReadResponse;
     }
 
@@ -275,7 +275,7 @@ public final class Session implements CommandHandler, AutoCloseable {
             lastWriteData = payload.asSlice(RegionWriteRequest.FIXED_SIZE);
         }
         runtime.write(regionIndex(region), offset, lastWriteData);
-        regionWriteReply.set(offset, region, count);
+        regionWriteReply.write(offset, region, count);
         return regionWriteResponse;
     }
 
