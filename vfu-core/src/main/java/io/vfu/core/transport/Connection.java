@@ -75,6 +75,9 @@ public final class Connection implements AutoCloseable {
      * puts it in front of its own bytes, so the order on the wire never changes.
      */
     private final MemorySegment heldScratch;
+    /** The last header+fixed slice of heldScratch and its fixed part (guarded by sendLock). */
+    private MemorySegment heldSlice;
+    private MemorySegment heldFixed;
     private volatile MemorySegment heldHead;
     private MemorySegment heldData;
     /** Replies held back so far (guarded by sendLock; for tests). */
@@ -133,6 +136,7 @@ public final class Connection implements AutoCloseable {
         this.sendHead = sendScratch.asSlice(0, Header.SIZE);
         this.headerBuf = arena.allocate(Header.SIZE, 8);
         this.heldScratch = arena.allocate(HELD_SCRATCH, 8);
+        this.heldSlice = heldScratch.asSlice(0, 0);
         this.in = new MessageReader(socket, arena);
         this.lastMsgId = (int) (System.nanoTime() & 0xFFFF);
     }
@@ -993,9 +997,13 @@ public final class Connection implements AutoCloseable {
                 return false;
             }
             long msgSize = Header.SIZE + (long) fixed + data.byteSize();
-            MemorySegment head = heldScratch.asSlice(0, Header.SIZE + fixed);
+            if (heldSlice.byteSize() != Header.SIZE + fixed) { // sizes repeat: no slices per held reply
+                heldSlice = heldScratch.asSlice(0, Header.SIZE + fixed);
+                heldFixed = heldSlice.asSlice(Header.SIZE);
+            }
+            MemorySegment head = heldSlice;
             Header.encode(head, msgId, cmd, msgSize, Header.TYPE_REPLY, 0);
-            reply.encodeFixed(head.asSlice(Header.SIZE));
+            reply.encodeFixed(heldFixed);
             heldHead = head;
             heldData = data;
             heldCount++;
