@@ -384,6 +384,12 @@ class ClientCallsTest {
                     assertThat(e.errno()).isEqualTo(Errno.EINVAL);
                     assertThat(e.getSuppressed()).isEmpty();
                 });
+                try (VfioUserClient.MigrationDataWriter writer = client.migrationDataWriter()) {
+                    assertThatThrownBy(() -> writer.write(MemorySegment.ofArray(new byte[0])))
+                            .isInstanceOf(IllegalArgumentException.class);
+                    assertThatThrownBy(() -> writer.write(MemorySegment.ofArray(new byte[(int) client.transferSize() + 1])))
+                            .isInstanceOf(IllegalArgumentException.class);
+                }
                 writes.set(0);
                 assertThatThrownBy(() -> client.writeMigrationData(new ByteArrayInputStream(new byte[4096 * 6]), 4096))
                         .isInstanceOfSatisfying(VfioUserException.class, e -> assertThat(e.errno()).isEqualTo(Errno.EINVAL));
