@@ -515,7 +515,7 @@ public final class VfioUserClient implements AutoCloseable {
             try {
                 read(region, offset, dst, chunk, null, small);
             } finally {
-                smallReadBuffer.set(small);
+                smallReadBuffer.setRelease(small); // the next getAndSet orders it; no fence per read
             }
             return;
         }
@@ -596,7 +596,7 @@ public final class VfioUserClient implements AutoCloseable {
                 replyRegion = Wire.u32(reply, 8);
                 replyCount = Wire.u32(reply, 12);
             } finally {
-                writeReplyBuffer.set(reply);
+                writeReplyBuffer.setRelease(reply); // the next getAndSet orders it
             }
             if (replyOffset != at) {
                 throw mismatch("REGION_WRITE", "offset", at, replyOffset);

@@ -288,15 +288,7 @@ public final class UnixSocket implements AutoCloseable {
      */
     public void send(int[] fds, MemorySegment... parts) throws IOException {
         Objects.requireNonNull(parts, "parts");
-        int nfds = fds == null ? 0 : fds.length;
-        if (nfds > MAX_FDS) {
-            throw new IllegalArgumentException(nfds + " fds exceed the kernel limit of " + MAX_FDS + " per message");
-        }
-        for (int i = 0; i < nfds; i++) {
-            if (fds[i] < 0) {
-                throw new IllegalArgumentException("negative fd " + fds[i] + " at index " + i);
-            }
-        }
+        int nfds = checkFds(fds);
         long total = 0;
         for (int i = 0; i < parts.length; i++) {
             if (parts[i] == null || !parts[i].isNative()) {
@@ -330,11 +322,82 @@ public final class UnixSocket implements AutoCloseable {
         }
     }
 
-    private static void sendAll(IoScratch scratch, int fd, int[] fds, int nfds, MemorySegment[] parts, long total)
-            throws LinuxException {
-        int iovMax = scratch.iovMax;
+    /**
+     * As {@link #send(int[], MemorySegment...)} for exactly two parts (either may be empty, e.g. a message header
+     * and its data), without an array: the hot path of every vfio-user message. Storing segments into a reused
+     * {@code MemorySegment[]} costs an interface subtype check per element, which showed in profiles of the
+     * REGION_READ round trip.
+     */
+    public void send(int[] fds, MemorySegment first, MemorySegment second) throws IOException {
+        if (first == null || !first.isNative()) {
+            requireNative(first, "first part");
+        }
+        if (second == null || !second.isNative()) {
+            requireNative(second, "second part");
+        }
+        int nfds = checkFds(fds);
+        long firstSize = first.byteSize();
+        long total = firstSize + second.byteSize();
+        if (total == 0) {
+            if (nfds > 0) {
+                throw new IllegalArgumentException("fds need at least one byte of data to travel with");
+            }
+            return;
+        }
+        sendLock.lock();
+        try {
+            int fd = owner.acquire("sendmsg");
+            try {
+                IoScratch scratch = sendScratch;
+                MemorySegment iov = scratch.iov;
+                int n = 0;
+                if (firstSize > 0) {
+                    iov.set(JAVA_LONG, 0, first.address());
+                    iov.set(JAVA_LONG, 8, firstSize);
+                    n = 1;
+                }
+                if (total > firstSize) {
+                    iov.set(JAVA_LONG, n * IOVEC_SIZE, second.address());
+                    iov.set(JAVA_LONG, n * IOVEC_SIZE + 8, total - firstSize);
+                    n++;
+                }
+                long w = sendmsg(scratch, fd, fds, nfds, n);
+                if (w < total) { // a partial write (a full socket buffer): the rest without fds, the general way
+                    MemorySegment[] rest = w < firstSize
+                            ? new MemorySegment[] {first.asSlice(w), second}
+                            : new MemorySegment[] {second.asSlice(w - firstSize)};
+                    sendAll(scratch, fd, null, 0, rest, total - w);
+                }
+            } finally {
+                owner.release();
+            }
+        } finally {
+            sendLock.unlock();
+        }
+    }
+
+    /** Validates {@code fds} (may be null) for one sendmsg; returns how many there are. */
+    private static int checkFds(int[] fds) {
+        int nfds = fds == null ? 0 : fds.length;
+        if (nfds > MAX_FDS) {
+            throw new IllegalArgumentException(nfds + " fds exceed the kernel limit of " + MAX_FDS + " per message");
+        }
+        for (int i = 0; i < nfds; i++) {
+            if (fds[i] < 0) {
+                throw new IllegalArgumentException("negative fd " + fds[i] + " at index " + i);
+            }
+        }
+        return nfds;
+    }
+
+    /**
+     * One sendmsg of the first {@code iovCount} iovecs of {@code scratch}, with {@code fds} (if any) as
+     * {@code SCM_RIGHTS}; EINTR retried by {@link Native#sendmsg}.
+     *
+     * @return bytes written, at least 1
+     */
+    private static long sendmsg(IoScratch scratch, int fd, int[] fds, int nfds, int iovCount) throws LinuxException {
         MemorySegment msg = scratch.msg;
-        MemorySegment iov = scratch.iov;
         MemorySegment control = MemorySegment.NULL;
         long controlLen = 0;
         if (nfds > 0) {
@@ -347,7 +410,21 @@ public final class UnixSocket implements AutoCloseable {
                 control.set(JAVA_INT, Native.CMSGHDR.byteSize() + 4L * i, fds[i]);
             }
         }
-        msg.set(ADDRESS, Native.MSG_IOV, iov);
+        msg.set(ADDRESS, Native.MSG_IOV, scratch.iov);
+        msg.set(JAVA_LONG, Native.MSG_IOVLEN, iovCount);
+        msg.set(ADDRESS, Native.MSG_CONTROL, control);
+        msg.set(JAVA_LONG, Native.MSG_CONTROLLEN, controlLen);
+        long w = Native.sendmsg(scratch.err, fd, msg, Native.MSG_NOSIGNAL);
+        if (w == 0) {
+            throw new LinuxException("sendmsg", Errno.EIO.value(), "wrote 0 bytes");
+        }
+        return w;
+    }
+
+    private static void sendAll(IoScratch scratch, int fd, int[] fds, int nfds, MemorySegment[] parts, long total)
+            throws LinuxException {
+        int iovMax = scratch.iovMax;
+        MemorySegment iov = scratch.iov;
         int part = 0;
         long offset = 0;
         long sent = 0;
@@ -367,13 +444,7 @@ public final class UnixSocket implements AutoCloseable {
                     n++;
                 }
             }
-            msg.set(JAVA_LONG, Native.MSG_IOVLEN, n);
-            msg.set(ADDRESS, Native.MSG_CONTROL, first ? control : MemorySegment.NULL);
-            msg.set(JAVA_LONG, Native.MSG_CONTROLLEN, first ? controlLen : 0);
-            long w = Native.sendmsg(scratch.err, fd, msg, Native.MSG_NOSIGNAL);
-            if (w == 0) {
-                throw new LinuxException("sendmsg", Errno.EIO.value(), "wrote 0 of " + (total - sent) + " bytes");
-            }
+            long w = sendmsg(scratch, fd, fds, first ? nfds : 0, n);
             first = false;
             sent += w;
             while (w > 0) {

@@ -62,12 +62,11 @@ public final class Connection implements AutoCloseable {
     private final ReentrantLock sendLock = new ReentrantLock();
     private final MemorySegment sendScratch;
     // Guarded by sendLock: the fixed-part view of sendScratch, the last header+fixed slice (sizes repeat), and
-    // the parts arrays handed to UnixSocket.send (no varargs array per message).
+    // the parts array of a send behind a held reply (no varargs array per message).
     private final MemorySegment sendFixed;
     private MemorySegment sendHead;
     /** The last batch of requests' slice of sendScratch (guarded by sendLock). */
     private MemorySegment batchSlice;
-    private final MemorySegment[] twoSendParts = new MemorySegment[2];
     private final MemorySegment[] fourSendParts = new MemorySegment[4];
     /**
      * A coalescible reply held back (see {@link Response#coalescible}): its header and fixed part in heldScratch,
@@ -93,6 +92,8 @@ public final class Connection implements AutoCloseable {
     /** msg_ids of calls that timed out, whose replies may still come (bounded). */
     private final java.util.Set<Integer> abandoned = new java.util.LinkedHashSet<>();
     private int lastMsgId;
+    /** Timed-out callers waiting for the reader to finish writing their reply buffer (guarded by lock). */
+    private int receivingWaiters;
     private boolean ended;
     private IOException endCause;
 
@@ -493,7 +494,9 @@ public final class Connection implements AutoCloseable {
         } finally {
             synchronized (lock) {
                 p.receiving = false;
-                lock.notifyAll();
+                if (receivingWaiters > 0) {
+                    lock.notifyAll(); // a VM call: only when a timed-out caller waits (see timedOut)
+                }
             }
         }
     }
@@ -931,13 +934,15 @@ public final class Connection implements AutoCloseable {
                 // back while it is written to; a peer stalling mid-message has lost framing anyway: close.
                 closeRequested = true;
                 shutdownQuietly();
-                while (p.receiving) {
-                    try {
+                receivingWaiters++;
+                try {
+                    while (p.receiving) {
                         lock.wait();
-                    } catch (InterruptedException e) {
-                        Thread.currentThread().interrupt();
-                        break;
                     }
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                } finally {
+                    receivingWaiters--;
                 }
             }
         }
@@ -1054,15 +1059,15 @@ public final class Connection implements AutoCloseable {
     private void sendAfterHeld(int[] fds, MemorySegment head, MemorySegment data) throws IOException {
         MemorySegment heldH = heldHead;
         if (heldH == null) {
-            sendParts(fds, head, data); // the common case: nothing held, no volatile write
+            socket.send(fds, head, data); // the common case: nothing held, no volatile write
             return;
         }
         MemorySegment heldD = heldData;
         heldHead = null;
         heldData = null;
         if (fds.length > 0) {
-            sendParts(NO_FDS, heldH, heldD);
-            sendParts(fds, head, data);
+            socket.send(NO_FDS, heldH, heldD);
+            socket.send(fds, head, data);
             return;
         }
         MemorySegment[] parts = fourSendParts;
@@ -1074,19 +1079,6 @@ public final class Connection implements AutoCloseable {
             socket.send(fds, parts); // empty parts are skipped
         } finally {
             java.util.Arrays.fill(parts, null);
-        }
-    }
-
-    /** One gathered send of two parts (an empty one is skipped); caller holds sendLock. */
-    private void sendParts(int[] fds, MemorySegment a, MemorySegment b) throws IOException {
-        MemorySegment[] parts = twoSendParts;
-        parts[0] = a;
-        parts[1] = b;
-        try {
-            socket.send(fds, parts);
-        } finally {
-            parts[0] = null;
-            parts[1] = null;
         }
     }
 
@@ -1283,7 +1275,8 @@ public final class Connection implements AutoCloseable {
             waiter = null;
             receiving = false;
             abandoned = false;
-            outcome = null;
+            // Recycled under Connection.lock, which orders this before the next start(): no fence of its own.
+            OUTCOME.setRelease(this, null);
         }
 
         boolean isDone() {

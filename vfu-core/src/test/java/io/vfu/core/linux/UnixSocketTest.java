@@ -17,6 +17,8 @@ import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicReference;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
 import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.extension.ExtendWith;
 import org.junit.jupiter.api.io.TempDir;
@@ -188,6 +190,57 @@ class UnixSocketTest {
                 assertThat(dst.asSlice(size / 2).mismatch(part2)).isEqualTo(-1);
                 assertThat(fds.size()).as("fds travel once, with the first chunk").isEqualTo(1);
             }
+        }
+    }
+
+    /** The two-part send (no array) split by a full socket buffer inside the first part, the second, or at their border. */
+    @ParameterizedTest
+    @ValueSource(ints = {0, 16, 50, 99, 100})
+    void twoPartSendLargerThanSocketBufferFromAnotherThread(int firstPercent) throws Exception {
+        UnixSocket[] pair = UnixSocket.pair();
+        try (UnixSocket a = pair[0]; UnixSocket b = pair[1]; Arena arena = Arena.ofShared();
+                FdList fds = new FdList(); EventFd e1 = EventFd.create()) {
+            int size = Math.max(4 * 1024 * 1024, 4 * (a.sendBufferSize() + b.receiveBufferSize()));
+            int firstSize = firstPercent == 16 ? 16 : (int) ((long) size * firstPercent / 100);
+            MemorySegment first = pattern(arena, firstSize, 1);
+            MemorySegment second = pattern(arena, size - firstSize, 2);
+            int[] passed = {e1.fd()};
+            CompletableFuture<Void> sender = CompletableFuture.runAsync(() -> {
+                try {
+                    a.send(passed, first, second);
+                } catch (IOException e) {
+                    throw new java.io.UncheckedIOException(e);
+                }
+            }, runnable -> Thread.ofPlatform().start(runnable));
+            MemorySegment dst = arena.allocate(size);
+            b.receiveFully(dst, fds);
+            sender.get(30, TimeUnit.SECONDS);
+            assertThat(dst.asSlice(0, firstSize).mismatch(first)).isEqualTo(-1);
+            assertThat(dst.asSlice(firstSize).mismatch(second)).isEqualTo(-1);
+            assertThat(fds.size()).as("fds travel once, with the first chunk").isEqualTo(1);
+        }
+    }
+
+    @Test
+    void twoPartSendChecksItsParts() throws Exception {
+        UnixSocket[] pair = UnixSocket.pair();
+        try (UnixSocket a = pair[0]; UnixSocket b = pair[1]; Arena arena = Arena.ofConfined();
+                FdList fds = new FdList(); EventFd event = EventFd.create()) {
+            MemorySegment heap = MemorySegment.ofArray(new byte[4]);
+            MemorySegment x = text(arena, "x");
+            assertThatThrownBy(() -> a.send(null, x, heap)).isInstanceOf(IllegalArgumentException.class)
+                    .hasMessageContaining("heap");
+            assertThatThrownBy(() -> a.send(null, heap, x)).isInstanceOf(IllegalArgumentException.class);
+            assertThatThrownBy(() -> a.send(new int[] {event.fd()}, MemorySegment.NULL, MemorySegment.NULL))
+                    .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("at least one byte");
+            assertThatThrownBy(() -> a.send(new int[] {-1}, x, x)).isInstanceOf(IllegalArgumentException.class);
+            a.send(null, MemorySegment.NULL, MemorySegment.NULL); // nothing to send: no-op
+            a.send(null, MemorySegment.NULL, text(arena, "ab"));
+            a.send(new int[] {event.fd()}, text(arena, "cd"), MemorySegment.NULL);
+            MemorySegment dst = arena.allocate(4);
+            b.receiveFully(dst, fds);
+            assertThat(string(dst)).isEqualTo("abcd");
+            assertThat(fds.size()).isEqualTo(1);
         }
     }
 
