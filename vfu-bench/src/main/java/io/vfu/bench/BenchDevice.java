@@ -133,6 +133,11 @@ final class BenchDevice implements RegionHandler, MigrationHandler {
     }
 
     @Override
+    public long stopCopySize() {
+        return migRemaining;
+    }
+
+    @Override
     public long readData(MemorySegment dst) {
         long n = Math.min(dst.byteSize(), migRemaining);
         migRemaining -= n;

@@ -959,6 +959,20 @@ public final class VfioUserClient implements AutoCloseable {
      * @return the number of bytes read
      */
     public long readMigrationData(MigrationDataSink sink, long chunkSize) throws IOException {
+        return readMigrationData(sink, chunkSize, -1);
+    }
+
+    /**
+     * As {@link #readMigrationData(MigrationDataSink, long)}, knowing about how long the stream is: in
+     * STOP_COPY, {@link #migDataSize()} (or -1 if unknown). Every MIG_DATA_READ reply is as long as its request,
+     * the one that says "end" too (zero padding, ambiguity #26), so the usual last read costs a whole chunk of
+     * zeros, during the downtime. With an estimate no request goes beyond it; then one small request
+     * ({@value #END_PROBE} bytes) checks that the stream has ended. An estimate that is too low costs nothing
+     * but that small read (the rest is read as usual); one too high ends as usual, with a reply of size 0.
+     *
+     * @param expectedBytes estimated bytes left in the stream, or -1 if unknown
+     */
+    public long readMigrationData(MigrationDataSink sink, long chunkSize, long expectedBytes) throws IOException {
         if (chunkSize <= 0) {
             throw new IllegalArgumentException("chunk size must be positive: " + chunkSize);
         }
@@ -973,7 +987,7 @@ public final class VfioUserClient implements AutoCloseable {
         }
         try {
             MigDataReadRequest request = new MigDataReadRequest(size); // immutable: one for every chunk
-            return new ReadPipeline(main, request, buffers, slot, window).run(sink, size);
+            return new ReadPipeline(main, request, buffers, slot, window, expectedBytes).run(sink, size);
         } finally {
             migReadBuffers.set(buffers); // run() returned: no reply lands in them any more
         }
@@ -994,6 +1008,9 @@ public final class VfioUserClient implements AutoCloseable {
         return (int) Math.clamp((1L << 20) / chunkSize, 1, 4);
     }
 
+    /** Size of the request that checks for the end of a stream read with a length estimate. */
+    static final int END_PROBE = 4096;
+
     /**
      * The in-flight MIG_DATA_READ calls of one {@link #readMigrationData} (a ring of reply buffers). The ring is
      * refilled half a window at a time, with one sendmsg for the batch of requests: fewer system calls on both
@@ -1009,10 +1026,17 @@ public final class VfioUserClient implements AutoCloseable {
         private final Connection.Call[] batchCalls;
         private int head;
         private int inFlight;
+        /** Bytes the stream is expected to have beyond those requested so far, or -1 if unknown. */
+        private long unrequested;
+        private final MigDataReadRequest probe;
+        private boolean probing;
 
-        ReadPipeline(Connection connection, MigDataReadRequest request, MemorySegment buffers, long slot, int window) {
+        ReadPipeline(Connection connection, MigDataReadRequest request, MemorySegment buffers, long slot, int window,
+                     long expectedBytes) {
             this.connection = connection;
             this.request = request;
+            this.unrequested = expectedBytes < 0 ? -1 : expectedBytes;
+            this.probe = new MigDataReadRequest(Math.min(END_PROBE, request.size()));
             this.slots = new MemorySegment[window];
             this.fullData = new MemorySegment[window];
             this.calls = new Connection.Call[window];
@@ -1037,6 +1061,10 @@ public final class VfioUserClient implements AutoCloseable {
                     if (got == 0) {
                         ended = true; // the calls still in flight are drained; data they bring is kept
                     } else {
+                        if (probing && inFlight == 0) {
+                            probing = false;
+                            unrequested = -1; // the estimate was low: read on as usual, to a reply of size 0
+                        }
                         // A full chunk (the steady state) reuses the slot's slice; a short one gets its own.
                         sink.accept(got == size ? fullData[i] : reply.asSlice(MigDataReadReply.FIXED_SIZE, got));
                         total += got;
@@ -1051,9 +1079,26 @@ public final class VfioUserClient implements AutoCloseable {
             }
         }
 
-        /** Starts requests into every free slot, with one send. */
+        /**
+         * Starts requests into every free slot, with one send; with an estimate, only as many as it still covers,
+         * then the one small request that checks for the end.
+         */
         private void refill() throws IOException {
             int n = calls.length - inFlight;
+            if (unrequested >= 0) {
+                long size = request.size();
+                n = (int) Math.min(n, (unrequested + size - 1) / size);
+                if (n == 0) {
+                    if (!probing && inFlight < calls.length) {
+                        int i = (head + inFlight) % calls.length;
+                        calls[i] = connection.startInto(probe, slots[i]);
+                        inFlight++;
+                        probing = true;
+                    }
+                    return;
+                }
+                unrequested = Math.max(0, unrequested - n * size);
+            }
             for (int k = 0; k < n; k++) {
                 batchBuffers[k] = slots[(head + inFlight + k) % calls.length];
             }

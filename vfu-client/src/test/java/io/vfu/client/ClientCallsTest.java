@@ -330,6 +330,50 @@ class ClientCallsTest {
         }
     }
 
+    /**
+     * With a length estimate no request goes beyond it, and one small request checks the end (instead of a
+     * whole chunk of padding); a wrong estimate still reads the whole stream.
+     */
+    @org.junit.jupiter.params.ParameterizedTest(name = "estimate {0}")
+    @org.junit.jupiter.params.provider.CsvSource(delimiter = ';', value = {
+        "10000; 16384 4096",                         // exact: one chunk, then the end check
+        "3000; 16384 4096",                          // too low, but the chunk brought everything
+        "0; 4096 16384 16384 16384 16384",           // too low: the end check brings data, then as usual
+        "100000; 16384 16384 16384 16384",           // too high: ends with a reply of size 0, as usual
+        "-1; 16384 16384 16384 16384"})              // unknown: as usual
+    void migrationDataReadWithALengthEstimate(long estimate, String expectedSizes) throws Exception {
+        byte[] stream = pattern(10000, 12);
+        AtomicInteger position = new AtomicInteger();
+        List<Long> sizes = Collections.synchronizedList(new ArrayList<>());
+        try (FakeServer server = FakeServer.start(ClientTestSupport.socket(dir))) {
+            server.on(Command.MIG_DATA_READ, (s, c) -> {
+                MigDataReadRequest r = MigDataReadRequest.decode(c.payload());
+                sizes.add(r.size());
+                int at = position.get();
+                int n = (int) Math.min(r.size(), stream.length - at);
+                position.addAndGet(n);
+                byte[] p = new byte[8 + (int) r.size()];
+                MemorySegment seg = MemorySegment.ofArray(p);
+                seg.set(Wire.U32, 0, 8 + n);
+                seg.set(Wire.U32, 4, n);
+                MemorySegment.copy(stream, at, seg, ValueLayout.JAVA_BYTE, 8, n);
+                return Response.of(RawReply.of(Command.MIG_DATA_READ, p));
+            });
+            server.on(Command.DEVICE_FEATURE, (s, c) -> Response.of(DeviceFeatureReply.get(DeviceFeature.MIG_DEVICE_STATE,
+                    new FeaturePayload.MigDeviceState(MigrationState.STOP_COPY.wireValue()))));
+            try (VfioUserClient client = ClientTestSupport.connect(dir, ClientTestSupport.options().build())) {
+                ByteArrayOutputStream out = new ByteArrayOutputStream();
+                long got = client.readMigrationData(chunk -> out.writeBytes(chunk.toArray(ValueLayout.JAVA_BYTE)),
+                        16384, estimate);
+                assertThat(got).isEqualTo(stream.length);
+                assertThat(out.toByteArray()).isEqualTo(stream);
+                assertThat(client.migrationState()).as("every reply consumed").isEqualTo(MigrationState.STOP_COPY);
+            }
+            assertThat(sizes).containsExactlyElementsOf(java.util.Arrays.stream(expectedSizes.split(" "))
+                    .map(Long::valueOf).toList());
+        }
+    }
+
     @Test
     void aFailedChunkInTheReadPipelineFailsTheReadAndLeavesTheClientInStep() throws Exception {
         AtomicInteger requests = new AtomicInteger();

@@ -65,6 +65,47 @@ class ServerMigrationTest {
         }
     }
 
+    /**
+     * Every MIG_DATA_READ reply carries the requested length (ambiguity #26, libvfio-user's sample client reads
+     * exactly that): a short last chunk is zero padded, and so is the end of the stream, again and again.
+     */
+    @org.junit.jupiter.api.Test
+    void repliesArePaddedToTheRequestedLengthUpToAndBeyondTheEnd() throws Exception {
+        try (ServerTestSupport support = new ServerTestSupport(dir)) {
+            ServerTestSupport.Served source = support.serve("src", MigrationFeatures.STOP_COPY);
+            TestClient src = support.connect(source, true);
+            src.setState(MigrationState.STOP_COPY);
+            int chunk = 4096;
+            java.io.ByteArrayOutputStream stream = new java.io.ByteArrayOutputStream();
+            int ends = 0;
+            for (int i = 0; ends < 3; i++) {
+                assertThat(i).as("the stream ends").isLessThan(10_000);
+                try (io.vfu.core.transport.ReceivedReply r = src.callRaw(new io.vfu.core.protocol.MigDataReadRequest(chunk))) {
+                    java.lang.foreign.MemorySegment p = r.payload();
+                    assertThat(p.byteSize()).isEqualTo(8 + chunk);
+                    long size = Integer.toUnsignedLong(p.get(ValueLayout.JAVA_INT_UNALIGNED, 4));
+                    assertThat(Integer.toUnsignedLong(p.get(ValueLayout.JAVA_INT_UNALIGNED, 0))).isEqualTo(8 + size);
+                    byte[] padding = p.asSlice(8 + size).toArray(ValueLayout.JAVA_BYTE);
+                    assertThat(padding).as("padding").isEqualTo(new byte[padding.length]);
+                    stream.writeBytes(p.asSlice(8, size).toArray(ValueLayout.JAVA_BYTE));
+                    if (size == 0) {
+                        ends++;
+                    } else {
+                        assertThat(ends).as("no data after the end").isZero();
+                    }
+                }
+            }
+            assertThat(stream.size()).isPositive();
+            // The stream read in padded chunks is the device's whole state: it restores on a fresh device.
+            ServerTestSupport.Served destination = support.serve("dst", MigrationFeatures.STOP_COPY);
+            TestClient dst = support.connect(destination, true);
+            dst.setState(MigrationState.RESUMING);
+            dst.writeMigrationData(stream.toByteArray(), chunk);
+            dst.setState(MigrationState.STOP);
+            assertThat(destination.device().registers).isEqualTo(source.device().registers);
+        }
+    }
+
     @ParameterizedTest
     @MethodSource("featureSets")
     void abortedSaveLeavesTheSourceRunningWithItsState(MigrationFeatures features) throws Exception {

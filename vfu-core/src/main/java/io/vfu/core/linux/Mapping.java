@@ -5,8 +5,8 @@ import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 
 /**
- * A shared memory mapping (mmap(2) with {@code MAP_SHARED}) seen as a {@link MemorySegment}, with an explicit
- * lifetime: {@link #close()} invalidates the segment (every later access throws {@link IllegalStateException})
+ * A memory mapping (mmap(2) of a file with {@code MAP_SHARED}, or {@linkplain #zeros read-only zeros}) seen as a
+ * {@link MemorySegment}, with an explicit lifetime: {@link #close()} invalidates the segment (every later access throws {@link IllegalStateException})
  * and then unmaps the memory.
  *
  * <p>The segment belongs to a shared {@link Arena}: any thread may use it. {@code close()} is thread-safe and
@@ -58,6 +58,24 @@ public final class Mapping implements AutoCloseable {
         try (Arena call = Arena.ofConfined()) {
             long address = Native.mmap(call, length, prot, Native.MAP_SHARED, fd, offset);
             return new Mapping(address, length, write);
+        }
+    }
+
+    /**
+     * {@code length} bytes that read as zero and cost no memory: a private anonymous read-only mapping, whose
+     * pages all map the kernel's one zero page. A source of zero padding of any length that needs no memset and
+     * stays in the CPU cache however long it is (the kernel's copy from it reads the same 4 KiB again).
+     *
+     * @param length more than 0
+     */
+    public static Mapping zeros(long length) throws LinuxException {
+        if (length <= 0) {
+            throw new IllegalArgumentException("mapping length must be positive, got " + length);
+        }
+        Native.ensureAvailable();
+        try (Arena call = Arena.ofConfined()) {
+            long address = Native.mmap(call, length, Native.PROT_READ, Native.MAP_PRIVATE | Native.MAP_ANONYMOUS, -1, 0);
+            return new Mapping(address, length, false);
         }
     }
 

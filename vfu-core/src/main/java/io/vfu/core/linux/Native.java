@@ -56,6 +56,8 @@ final class Native {
     static final int PROT_READ = 1;
     static final int PROT_WRITE = 2;
     static final int MAP_SHARED = 1;
+    static final int MAP_PRIVATE = 2;
+    static final int MAP_ANONYMOUS = 0x20;
     static final int F_DUPFD_CLOEXEC = 1030;
     static final int SC_PAGESIZE = 30;
     /** Kernel limit of fds in one SCM_RIGHTS message (include/net/scm.h SCM_MAX_FD). */

@@ -2,6 +2,8 @@ package io.vfu.server.internal;
 
 import io.vfu.core.linux.Errno;
 import io.vfu.core.linux.FdList;
+import io.vfu.core.linux.LinuxException;
+import io.vfu.core.linux.Mapping;
 import io.vfu.core.linux.UnixSocket;
 import io.vfu.core.protocol.Capabilities;
 import io.vfu.core.protocol.Command;
@@ -84,6 +86,9 @@ public final class Session implements CommandHandler, AutoCloseable {
      */
     private final MigReadSlot[] migSlots = new MigReadSlot[2];
     private int migSlot;
+    /** max_data_xfer_size bytes of read-only zeros (no memory): the padding of an end-of-stream MIG_DATA_READ. */
+    private Mapping zeros;
+    private MemorySegment lastZeroSlice;
 
     public Session(DeviceRuntime runtime, UnixSocket socket, ServerSettings settings) {
         this.runtime = runtime;
@@ -302,11 +307,30 @@ public final class Session implements CommandHandler, AutoCloseable {
         }
         MemorySegment padded = slot.slice(size);
         long n = runtime.migration().readData(padded);
-        if (n < size) {
+        if (n == 0 && size > 0) {
+            // The end of the stream: the reply still carries the requested length (ambiguity #26), all of it
+            // padding, sent from the zero mapping: no memset of up to max_data_xfer_size per stream end.
+            padded = zeroSlice(size);
+        } else if (n < size) {
             padded.asSlice(n).fill((byte) 0);
         }
         slot.reply.set(n, padded);
         return slot.response;
+    }
+
+    /** {@code size} zero bytes of {@link #zeros}, mapped on first use; the last slice is reused. */
+    private MemorySegment zeroSlice(long size) {
+        if (zeros == null) {
+            try {
+                zeros = Mapping.zeros(settings.maxDataXferSize());
+            } catch (LinuxException e) {
+                throw new VfioUserException(Errno.ENOMEM, "MIG_DATA_READ: no zero mapping: " + e.getMessage());
+            }
+        }
+        if (lastZeroSlice == null || lastZeroSlice.byteSize() != size) {
+            lastZeroSlice = zeros.segment().asSlice(0, size);
+        }
+        return lastZeroSlice;
     }
 
     /** One MIG_DATA_READ reply buffer with its reusable reply objects. */
@@ -365,5 +389,8 @@ public final class Session implements CommandHandler, AutoCloseable {
         connection.close();
         runtime.clientGone();
         arena.close();
+        if (zeros != null) {
+            zeros.close(); // the connection is closed: no send reads from it any more
+        }
     }
 }
