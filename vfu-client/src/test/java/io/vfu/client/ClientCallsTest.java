@@ -282,6 +282,16 @@ class ClientCallsTest {
         }
     }
 
+    /** A MIG_DATA_READ reply as libvfio-user sends it: {@code n} bytes of {@code stream} from {@code at}, padded to the request. */
+    private static Response paddedMigDataReply(MigDataReadRequest r, byte[] stream, int at, int n) {
+        byte[] p = new byte[8 + (int) r.size()];
+        MemorySegment seg = MemorySegment.ofArray(p);
+        seg.set(Wire.U32, 0, 8 + n);
+        seg.set(Wire.U32, 4, n);
+        MemorySegment.copy(stream, at, seg, ValueLayout.JAVA_BYTE, 8, n);
+        return Response.of(RawReply.of(Command.MIG_DATA_READ, p));
+    }
+
     @Test
     void migrationDataIsReadUntilAZeroSizeReplyAndWrittenInPieces() throws Exception {
         byte[] stream = pattern(10000, 11);
@@ -296,12 +306,7 @@ class ClientCallsTest {
                 // Second reply is short but not final (libvfio-user allows it); replies padded to 8 + requested.
                 int n = replies.incrementAndGet() == 2 ? 100 : (int) Math.min(r.size(), stream.length - at);
                 position.addAndGet(n);
-                byte[] p = new byte[8 + (int) r.size()];
-                MemorySegment seg = MemorySegment.ofArray(p);
-                seg.set(Wire.U32, 0, 8 + n);
-                seg.set(Wire.U32, 4, n);
-                MemorySegment.copy(stream, at, seg, ValueLayout.JAVA_BYTE, 8, n);
-                return Response.of(RawReply.of(Command.MIG_DATA_READ, p));
+                return paddedMigDataReply(r, stream, at, n);
             });
             server.on(Command.MIG_DATA_WRITE, (s, c) -> {
                 MigDataWriteRequest w = MigDataWriteRequest.decode(c.payload());
@@ -352,12 +357,7 @@ class ClientCallsTest {
                 int at = position.get();
                 int n = (int) Math.min(r.size(), stream.length - at);
                 position.addAndGet(n);
-                byte[] p = new byte[8 + (int) r.size()];
-                MemorySegment seg = MemorySegment.ofArray(p);
-                seg.set(Wire.U32, 0, 8 + n);
-                seg.set(Wire.U32, 4, n);
-                MemorySegment.copy(stream, at, seg, ValueLayout.JAVA_BYTE, 8, n);
-                return Response.of(RawReply.of(Command.MIG_DATA_READ, p));
+                return paddedMigDataReply(r, stream, at, n);
             });
             server.on(Command.DEVICE_FEATURE, (s, c) -> Response.of(DeviceFeatureReply.get(DeviceFeature.MIG_DEVICE_STATE,
                     new FeaturePayload.MigDeviceState(MigrationState.STOP_COPY.wireValue()))));

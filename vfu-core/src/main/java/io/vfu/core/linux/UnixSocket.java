@@ -296,29 +296,8 @@ public final class UnixSocket implements AutoCloseable {
             }
             total += parts[i].byteSize();
         }
-        if (total == 0) {
-            if (nfds > 0) {
-                throw new IllegalArgumentException("fds need at least one byte of data to travel with");
-            }
-            return;
-        }
-        sendLock.lock();
-        try {
-            int fd = owner.acquire("sendmsg");
-            try {
-                if (parts.length <= sendScratch.iovMax) {
-                    sendAll(sendScratch, fd, fds, nfds, parts, total);
-                } else {
-                    try (Arena arena = Arena.ofConfined()) {
-                        sendAll(new IoScratch(arena, Math.min(parts.length, Native.IOV_MAX), nfds), fd, fds, nfds,
-                                parts, total);
-                    }
-                }
-            } finally {
-                owner.release();
-            }
-        } finally {
-            sendLock.unlock();
+        if (!nothingToSend(total, nfds)) {
+            sendLocked(fds, nfds, null, null, parts, total);
         }
     }
 
@@ -336,37 +315,28 @@ public final class UnixSocket implements AutoCloseable {
             requireNative(second, "second part");
         }
         int nfds = checkFds(fds);
-        long firstSize = first.byteSize();
-        long total = firstSize + second.byteSize();
-        if (total == 0) {
-            if (nfds > 0) {
-                throw new IllegalArgumentException("fds need at least one byte of data to travel with");
-            }
-            return;
+        long total = first.byteSize() + second.byteSize();
+        if (!nothingToSend(total, nfds)) {
+            sendLocked(fds, nfds, first, second, null, total);
         }
+    }
+
+    /** Sends {@code parts}, or if null {@code first} and {@code second}, under the send lock. */
+    private void sendLocked(int[] fds, int nfds, MemorySegment first, MemorySegment second, MemorySegment[] parts,
+                            long total) throws IOException {
         sendLock.lock();
         try {
             int fd = owner.acquire("sendmsg");
             try {
-                IoScratch scratch = sendScratch;
-                MemorySegment iov = scratch.iov;
-                int n = 0;
-                if (firstSize > 0) {
-                    iov.set(JAVA_LONG, 0, first.address());
-                    iov.set(JAVA_LONG, 8, firstSize);
-                    n = 1;
-                }
-                if (total > firstSize) {
-                    iov.set(JAVA_LONG, n * IOVEC_SIZE, second.address());
-                    iov.set(JAVA_LONG, n * IOVEC_SIZE + 8, total - firstSize);
-                    n++;
-                }
-                long w = sendmsg(scratch, fd, fds, nfds, n);
-                if (w < total) { // a partial write (a full socket buffer): the rest without fds, the general way
-                    MemorySegment[] rest = w < firstSize
-                            ? new MemorySegment[] {first.asSlice(w), second}
-                            : new MemorySegment[] {second.asSlice(w - firstSize)};
-                    sendAll(scratch, fd, null, 0, rest, total - w);
+                if (parts == null) {
+                    sendTwo(sendScratch, fd, fds, nfds, first, second, total);
+                } else if (parts.length <= sendScratch.iovMax) {
+                    sendAll(sendScratch, fd, fds, nfds, parts, total);
+                } else {
+                    try (Arena arena = Arena.ofConfined()) {
+                        sendAll(new IoScratch(arena, Math.min(parts.length, Native.IOV_MAX), nfds), fd, fds, nfds,
+                                parts, total);
+                    }
                 }
             } finally {
                 owner.release();
@@ -374,6 +344,39 @@ public final class UnixSocket implements AutoCloseable {
         } finally {
             sendLock.unlock();
         }
+    }
+
+    /** Two parts with one sendmsg (iovecs straight from the segments); a partial write goes on via sendAll. */
+    private static void sendTwo(IoScratch scratch, int fd, int[] fds, int nfds, MemorySegment first,
+                                MemorySegment second, long total) throws LinuxException {
+        long firstSize = first.byteSize();
+        MemorySegment iov = scratch.iov;
+        int n = 0;
+        if (firstSize > 0) {
+            iov.set(JAVA_LONG, 0, first.address());
+            iov.set(JAVA_LONG, 8, firstSize);
+            n = 1;
+        }
+        if (total > firstSize) {
+            iov.set(JAVA_LONG, n * IOVEC_SIZE, second.address());
+            iov.set(JAVA_LONG, n * IOVEC_SIZE + 8, total - firstSize);
+            n++;
+        }
+        long w = sendmsg(scratch, fd, fds, nfds, n);
+        if (w < total) { // a partial write (a full socket buffer): the rest without fds, the general way
+            MemorySegment[] rest = w < firstSize
+                    ? new MemorySegment[] {first.asSlice(w), second}
+                    : new MemorySegment[] {second.asSlice(w - firstSize)};
+            sendAll(scratch, fd, null, 0, rest, total - w);
+        }
+    }
+
+    /** True if a send has no bytes (then a no-op); fds need at least one byte to travel with. */
+    private static boolean nothingToSend(long total, int nfds) {
+        if (total == 0 && nfds > 0) {
+            throw new IllegalArgumentException("fds need at least one byte of data to travel with");
+        }
+        return total == 0;
     }
 
     /** Validates {@code fds} (may be null) for one sendmsg; returns how many there are. */
