@@ -10,6 +10,7 @@ import io.vfu.core.linux.LinuxException;
 import io.vfu.core.linux.MemFd;
 import io.vfu.core.linux.UnixSocket;
 import io.vfu.core.protocol.Header;
+import io.vfu.core.testing.NoFdLeaks;
 import java.io.EOFException;
 import java.io.IOException;
 import java.lang.foreign.Arena;
@@ -25,31 +26,24 @@ import net.jqwik.api.Property;
 import net.jqwik.api.constraints.IntRange;
 import net.jqwik.api.constraints.Size;
 import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.ExtendWith;
 
 /**
  * {@link MessageReader}: messages framed from a staging buffer, bodies intact, and every fd handed to the
  * message it was sent with, however the kernel splits or joins the bytes.
  */
+@ExtendWith(NoFdLeaks.class) // checks after closeAll(); the property closes everything it opens itself
 class MessageReaderTest {
     private final Arena arena = Arena.ofShared();
     private final List<AutoCloseable> toClose = new ArrayList<>();
-    private int fdsBefore;
 
-    @BeforeEach
-    void countFds() {
-        fdsBefore = Fds.openFdCount();
-    }
-
-    /** The JUnit tests check for leaked fds here; the property closes everything it opens itself. */
     @AfterEach
     void closeAll() throws Exception {
         for (int i = toClose.size() - 1; i >= 0; i--) {
             toClose.get(i).close();
         }
         arena.close();
-        assertThat(Fds.openFdCount()).as("open fds after the test").isEqualTo(fdsBefore);
     }
 
     /** A message: header with msg_id {@code id} and msg_size, then {@code bodySize} bytes derived from the id. */
