@@ -374,6 +374,51 @@ class ClientCallsTest {
         }
     }
 
+    /**
+     * A long stream read through the deep window (the client reads its socket itself here: all requests in
+     * flight share one reply buffer) arrives whole and in order; the sink must not call the client meanwhile.
+     */
+    @Test
+    void aLongStreamThroughTheDeepReadWindowArrivesWholeAndTheSinkMayNotCallTheClient() throws Exception {
+        byte[] stream = pattern(200 * 1024 + 123, 7);
+        AtomicInteger position = new AtomicInteger();
+        AtomicInteger requests = new AtomicInteger();
+        AtomicInteger stateQueries = new AtomicInteger();
+        try (FakeServer server = FakeServer.start(ClientTestSupport.socket(dir))) {
+            server.on(Command.MIG_DATA_READ, (s, c) -> {
+                MigDataReadRequest r = MigDataReadRequest.decode(c.payload());
+                requests.incrementAndGet();
+                int at = position.get();
+                int n = (int) Math.min(r.size(), stream.length - at);
+                position.addAndGet(n);
+                return paddedMigDataReply(r, stream, at, n);
+            });
+            server.on(Command.DEVICE_FEATURE, (s, c) -> {
+                stateQueries.incrementAndGet();
+                return Response.of(DeviceFeatureReply.get(DeviceFeature.MIG_DEVICE_STATE,
+                        new FeaturePayload.MigDeviceState(MigrationState.STOP_COPY.wireValue())));
+            });
+            try (VfioUserClient client = ClientTestSupport.connect(dir, ClientTestSupport.options().build())) {
+                ByteArrayOutputStream out = new ByteArrayOutputStream();
+                assertThat(client.readMigrationData(chunk -> out.writeBytes(chunk.toArray(ValueLayout.JAVA_BYTE)), 4096))
+                        .isEqualTo(stream.length);
+                assertThat(out.toByteArray()).isEqualTo(stream);
+                int chunks = (stream.length + 4095) / 4096;
+                assertThat(requests.get()).as("beyond the end: at most a window of requests")
+                        .isGreaterThan(chunks).isLessThanOrEqualTo(chunks + 16);
+
+                position.set(0);
+                int queries = stateQueries.get();
+                assertThatThrownBy(() -> client.readMigrationData(chunk -> client.migrationState(), 4096))
+                        .isInstanceOf(IllegalStateException.class);
+                // The requests in flight were drained: the next call gets its own reply (and the server saw no
+                // query from the sink, handled in order before this one).
+                assertThat(client.migrationState()).isEqualTo(MigrationState.STOP_COPY);
+                assertThat(stateQueries.get()).as("the sink's call was not sent").isEqualTo(queries + 1);
+            }
+        }
+    }
+
     @Test
     void aFailedChunkInTheReadPipelineFailsTheReadAndLeavesTheClientInStep() throws Exception {
         AtomicInteger requests = new AtomicInteger();

@@ -87,7 +87,7 @@ public final class Connection implements AutoCloseable {
     private Call pendingHead;
     private Call pendingTail;
     /** Finished calls kept for reuse (no allocation per call, also with several in flight); guarded by lock. */
-    private final Call[] spareCalls = new Call[8];
+    private final Call[] spareCalls = new Call[16];
     private int spareCount;
     /** msg_ids of calls that timed out, whose replies may still come (bounded). */
     private final java.util.Set<Integer> abandoned = new java.util.LinkedHashSet<>();
@@ -117,6 +117,10 @@ public final class Connection implements AutoCloseable {
     /** Caller-reads mode ({@link #startCallerReads}); readLock is held by the caller reading the socket. */
     private volatile boolean callerReads;
     private final ReentrantLock readLock = new ReentrantLock();
+    /** The thread holding {@link #holdReads}, or null (written by that thread while it holds readLock). */
+    private Thread readHolder;
+    /** The holder has paused its hold ({@link ReadHold#pause}): its own calls are refused (holder thread only). */
+    private boolean readsPaused;
     private boolean closedCallbackDone; // guarded by lock
     private volatile boolean readerFinished;
     private volatile boolean endAfterReply;
@@ -725,6 +729,11 @@ public final class Connection implements AutoCloseable {
     }
 
     private Call register(Command command, MemorySegment replyBuffer) throws IOException {
+        if (readsPaused && readHolder == Thread.currentThread()) {
+            // Checked before anything is sent: waiting for this reply would read the holder's next reply into
+            // the buffer it is still using.
+            throw new IllegalStateException(name + ": " + command + " while this thread's read hold is paused");
+        }
         synchronized (lock) {
             checkOpen();
             Call p = spareCount > 0 ? spareCalls[--spareCount] : new Call();
@@ -836,6 +845,73 @@ public final class Connection implements AutoCloseable {
         return p;
     }
 
+    /**
+     * Caller-reads mode: reserves reading the socket to the calling thread until the returned hold is closed.
+     * Replies are then read only while this thread waits for one of its calls ({@link #finishInto},
+     * {@link #call}), each time up to that call's reply (replies come in command order, §3.2): a reply never
+     * lands in its buffer while this thread is still busy with an earlier one. So a pipeline of calls whose
+     * replies are consumed one at a time, in order, may share one reply buffer instead of a buffer per call in
+     * flight (less memory to keep in cache while streaming). Replies to other threads' calls that come before
+     * the holder's are delivered as usual; those that come after wait until the hold is closed (their reply
+     * timeout runs meanwhile).
+     *
+     * <p>While the holder consumes a reply, it {@link ReadHold#pause pauses} the hold: a call it makes on this
+     * connection meanwhile (e.g. from a callback) fails with {@link IllegalStateException} before anything is
+     * sent, as waiting for its reply would read the next pipelined reply into the buffer in use.
+     *
+     * @return the hold, or {@code null} if a reader thread reads the socket (replies are then read as soon as
+     *         they come, and each call in flight needs a buffer of its own)
+     * @throws IllegalStateException this thread holds the reads already
+     */
+    public ReadHold holdReads() {
+        if (!callerReads) {
+            return null;
+        }
+        if (readHolder == Thread.currentThread()) {
+            throw new IllegalStateException(name + ": this thread holds the reads already");
+        }
+        readLock.lock(); // waits for a caller reading right now (until its reply is in)
+        readHolder = Thread.currentThread();
+        return new ReadHold();
+    }
+
+    /** See {@link #holdReads}. Used by the thread that took it; closing it twice is harmless. */
+    public final class ReadHold implements AutoCloseable {
+        private boolean closed;
+
+        private ReadHold() {
+        }
+
+        /** The holder is about to consume a reply: until {@link #resume}, its calls on this connection fail. */
+        public void pause() {
+            readsPaused = true;
+        }
+
+        /** Ends a {@link #pause}. */
+        public void resume() {
+            readsPaused = false;
+        }
+
+        /** Lets other threads read again (one of them takes over if its reply is still to come). */
+        @Override
+        public void close() {
+            if (closed) {
+                return;
+            }
+            closed = true;
+            readsPaused = false;
+            readHolder = null;
+            try {
+                if (closeRequested) {
+                    closeSocket(); // close() came while the socket was held: as a reading caller would
+                }
+            } finally {
+                readLock.unlock();
+                wakeWaiters();
+            }
+        }
+    }
+
     /** Caller-reads mode: read the socket until our reply is in, unless another caller is reading already. */
     private Call awaitCallerReads(Call p, Duration timeout) throws IOException {
         // Bounded by the reply timeout, or by SO_RCVTIMEO (the same duration) counted from when this thread
@@ -907,10 +983,11 @@ public final class Connection implements AutoCloseable {
     }
 
     private void wakeWaiters() {
+        Thread self = Thread.currentThread(); // not parked: it is here (its pipelined calls need no unpark)
         synchronized (lock) {
             for (Call q = pendingHead; q != null; q = q.next) {
                 Thread w = q.waiter;
-                if (w != null && !q.isDone()) {
+                if (w != null && w != self && !q.isDone()) {
                     java.util.concurrent.locks.LockSupport.unpark(w);
                 }
             }
@@ -1141,7 +1218,8 @@ public final class Connection implements AutoCloseable {
 
     /** True once the connection ended (peer gone, fatal framing error, or closed). */
     public boolean isEnded() {
-        if (callerReads && !isEndedNoProbe() && !closeRequested && readLock.tryLock()) {
+        boolean paused = readsPaused && readHolder == Thread.currentThread(); // must not read now (see ReadHold)
+        if (callerReads && !paused && !isEndedNoProbe() && !closeRequested && readLock.tryLock()) {
             // Nobody reads between calls in caller-reads mode: look whether the peer has gone (or sent something).
             try {
                 while (!isEndedNoProbe() && !closeRequested && in.awaitReadable(0)) {

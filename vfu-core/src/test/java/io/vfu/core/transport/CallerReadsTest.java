@@ -137,4 +137,77 @@ class CallerReadsTest {
         }
         assertThatThrownBy(() -> c[0].startCallerReads(NONE)).isInstanceOf(IllegalStateException.class);
     }
+
+    /**
+     * A held read lets pipelined calls share one reply buffer: each reply lands only when its call is finished,
+     * even with another thread waiting for a reply behind them (it would otherwise read them all, into the
+     * shared buffer); that thread completes once the hold is closed. A call made while the hold is paused is
+     * refused before anything is sent.
+     */
+    @Test
+    void aHeldReadDeliversEachReplyOnlyWhenItsCallIsFinished() throws Exception {
+        Connection[] c = pair(LIMITS);
+        List<String> served = java.util.Collections.synchronizedList(new ArrayList<>());
+        java.util.concurrent.CountDownLatch otherServed = new java.util.concurrent.CountDownLatch(1);
+        c[1].start(cmd -> {
+            String text = RawPayload.text(cmd.payload());
+            served.add(text);
+            if (text.equals("other")) {
+                otherServed.countDown(); // the three replies before it are on their way already
+            }
+            return Response.of(RawPayload.of(cmd.header().command(), text.toUpperCase()));
+        });
+        c[0].startCallerReads(NONE);
+        java.lang.foreign.MemorySegment shared = java.lang.foreign.Arena.ofAuto().allocate(16);
+        ExecutorService pool = Executors.newSingleThreadExecutor();
+        try {
+            Connection.ReadHold hold = c[0].holdReads();
+            assertThat(hold).isNotNull();
+            Connection.Call[] calls = new Connection.Call[3];
+            for (int i = 0; i < 3; i++) {
+                calls[i] = c[0].startInto(RawPayload.of(Command.REGION_READ, "call " + i), shared);
+            }
+            Future<String> other = pool.submit(() -> {
+                try (ReceivedReply r = c[0].call(RawPayload.of(Command.REGION_READ, "other"))) {
+                    return RawPayload.text(r.payload());
+                }
+            });
+            otherServed.await();
+            for (int i = 0; i < 3; i++) {
+                long n = c[0].finishInto(calls[i]);
+                assertThat(RawPayload.text(shared.asSlice(0, n))).isEqualTo("CALL " + i);
+                hold.pause();
+                assertThatThrownBy(() -> c[0].callInto(RawPayload.of(Command.REGION_READ, "paused"), shared))
+                        .isInstanceOf(IllegalStateException.class);
+                assertThat(c[0].isEnded()).isFalse(); // looks without reading
+                hold.resume();
+            }
+            assertThat(other).as("its reply comes after the holder's, and only the holder reads").isNotDone();
+            hold.close();
+            assertThat(other.get(10, java.util.concurrent.TimeUnit.SECONDS)).isEqualTo("OTHER");
+            try (ReceivedReply r = c[0].call(RawPayload.of(Command.REGION_READ, "last"))) {
+                assertThat(RawPayload.text(r.payload())).isEqualTo("LAST");
+            }
+            assertThat(served).as("nothing was sent while paused").containsExactly("call 0", "call 1", "call 2", "other", "last");
+        } finally {
+            pool.shutdownNow();
+        }
+    }
+
+    @Test
+    void readsCanBeHeldOnlyInCallerReadsModeAndOnlyOnce() throws Exception {
+        Connection[] c = pair(LIMITS);
+        c[1].start(ECHO);
+        c[0].startCallerReads(NONE);
+        try (Connection.ReadHold hold = c[0].holdReads()) {
+            assertThatThrownBy(() -> c[0].holdReads()).isInstanceOf(IllegalStateException.class);
+            assertThatThrownBy(() -> c[0].start(NONE)).as("no reader thread while held").isInstanceOf(IllegalStateException.class);
+            try (ReceivedReply r = c[0].call(RawPayload.of(Command.REGION_READ, "held"))) {
+                assertThat(RawPayload.text(r.payload())).isEqualTo("HELD");
+            }
+        }
+        c[0].start(NONE);
+        assertThat(c[0].holdReads()).as("a reader thread takes replies as they come").isNull();
+        assertThat(c[1].holdReads()).isNull();
+    }
 }
