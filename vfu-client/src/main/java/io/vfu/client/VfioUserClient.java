@@ -1243,12 +1243,14 @@ public final class VfioUserClient implements AutoCloseable {
      * harmless as a failed resume is discarded.
      */
     public static final class MigrationDataWriter implements AutoCloseable {
-        private static final int WINDOW = 4;
+        /** The most commands in flight (the ring's size); see {@link #writeWindow}. */
+        private static final int MAX_WINDOW = 32;
         private final Connection connection;
         private final long maxChunk;
         private final Arena arena = Arena.ofConfined();
-        private final MemorySegment replies = arena.allocate(8L * WINDOW, 8);
-        private final Connection.Call[] calls = new Connection.Call[WINDOW];
+        /** A reply buffer per ring slot (MIG_DATA_WRITE replies are empty: the room is never used). */
+        private final MemorySegment[] replies = new MemorySegment[MAX_WINDOW];
+        private final Connection.Call[] calls = new Connection.Call[MAX_WINDOW];
         private int head;
         private int inFlight;
         private IOException failure;
@@ -1258,6 +1260,23 @@ public final class VfioUserClient implements AutoCloseable {
         private MigrationDataWriter(Connection connection, long maxChunk) {
             this.connection = connection;
             this.maxChunk = maxChunk;
+            MemorySegment all = arena.allocate(8L * MAX_WINDOW, 8);
+            for (int i = 0; i < MAX_WINDOW; i++) {
+                replies[i] = all.asSlice(8L * i, 8);
+            }
+        }
+
+        /**
+         * Commands in flight for chunks of {@code chunkSize} bytes: about 2 MiB unanswered, at least 4, at most
+         * {@value #MAX_WINDOW}. The server sends the replies of the commands it has at hand together (one
+         * wake-up per batch, {@link io.vfu.core.transport.Response#coalescible}); a window deep enough that this
+         * thread never waits for them keeps it streaming like a raw socket writer. Measured pinned to one CPU,
+         * paired rounds against raw streaming, 64 KiB chunks: 4 in flight with a reply per command 0.75-0.80,
+         * with batched replies 4: 0.79, 8: 0.81, 16: 0.85-0.89, 32: 0.94, 64: 0.87 (context switches per chunk
+         * 1.5 -> 0.9-1.0, the raw stream's 1.0); 1 MiB chunks alike for 4 and 16 (0.85-0.90).
+         */
+        static int writeWindow(long chunkSize) {
+            return (int) Math.clamp((2L << 20) / chunkSize, 4, MAX_WINDOW);
         }
 
         /**
@@ -1274,14 +1293,14 @@ public final class VfioUserClient implements AutoCloseable {
                 throw new IllegalArgumentException("chunk of " + chunk.byteSize() + " bytes; 1.." + maxChunk
                         + " allowed");
             }
-            if (inFlight == WINDOW) {
+            while (inFlight >= writeWindow(chunk.byteSize())) {
                 finishOldest();
             }
             if (failure != null) {
                 throw reported();
             }
-            int i = (head + inFlight) % WINDOW;
-            calls[i] = connection.startInto(new MigDataWriteRequest(chunk), replies.asSlice(8L * i, 8));
+            int i = (head + inFlight) % MAX_WINDOW;
+            calls[i] = connection.startInto(new MigDataWriteRequest(chunk), replies[i]);
             inFlight++;
         }
 
@@ -1303,7 +1322,7 @@ public final class VfioUserClient implements AutoCloseable {
         private void finishOldest() {
             Connection.Call call = calls[head];
             calls[head] = null;
-            head = (head + 1) % WINDOW;
+            head = (head + 1) % MAX_WINDOW;
             inFlight--;
             try {
                 connection.finishInto(call);

@@ -51,7 +51,10 @@ import org.slf4j.LoggerFactory;
 public final class Connection implements AutoCloseable {
     private static final Logger log = LoggerFactory.getLogger(Connection.class);
     private static final int SEND_SCRATCH = 64 * 1024;
-    private static final int HELD_SCRATCH = 64;
+    /** Room for the held replies' headers and fixed parts: dozens of data-less replies (see {@link #hold}). */
+    private static final int HELD_SCRATCH = 1024;
+    /** The largest header and fixed part of a reply that may be held. */
+    private static final int HOLD_STAGE = 64;
     private static final int[] NO_FDS = new int[0];
 
     private final UnixSocket socket;
@@ -69,16 +72,23 @@ public final class Connection implements AutoCloseable {
     private MemorySegment batchSlice;
     private final MemorySegment[] fourSendParts = new MemorySegment[4];
     /**
-     * A coalescible reply held back (see {@link Response#coalescible}): its header and fixed part in heldScratch,
-     * its data tail in the handler's segment. Guarded by sendLock; only the reader thread holds one; every send
-     * puts it in front of its own bytes, so the order on the wire never changes.
+     * Coalescible replies held back (see {@link Response#coalescible}): their headers and fixed parts back to back
+     * in heldScratch ({@code heldHead} is that prefix), the data tail of the last one in the handler's segment
+     * ({@code heldData}; only the last may have one). Guarded by sendLock; only the reader thread holds replies;
+     * every send puts them in front of its own bytes, so the order on the wire never changes.
      */
     private final MemorySegment heldScratch;
-    /** The last header+fixed slice of heldScratch and its fixed part (guarded by sendLock). */
+    /** Where one reply's header and fixed part are encoded before they join the held ones (guarded by sendLock). */
+    private final MemorySegment holdStage;
+    /** The last header+fixed slice of holdStage and its fixed part (sizes repeat: reused; guarded by sendLock). */
     private MemorySegment heldSlice;
     private MemorySegment heldFixed;
     private volatile MemorySegment heldHead;
     private MemorySegment heldData;
+    /** Bytes of heldScratch in use while replies are held (guarded by sendLock). */
+    private int heldBytes;
+    /** Views of heldScratch by length, made when first needed (no slice per held reply; guarded by sendLock). */
+    private final MemorySegment[] heldViews = new MemorySegment[HELD_SCRATCH + 1];
     /** Replies held back so far (guarded by sendLock; for tests). */
     private long heldCount;
 
@@ -141,7 +151,8 @@ public final class Connection implements AutoCloseable {
         this.sendHead = sendScratch.asSlice(0, Header.SIZE);
         this.headerBuf = arena.allocate(Header.SIZE, 8);
         this.heldScratch = arena.allocate(HELD_SCRATCH, 8);
-        this.heldSlice = heldScratch.asSlice(0, 0);
+        this.holdStage = arena.allocate(HOLD_STAGE, 8);
+        this.heldSlice = holdStage.asSlice(0, 0);
         this.in = new MessageReader(socket, arena);
         this.lastMsgId = (int) (System.nanoTime() & 0xFFFF);
     }
@@ -249,7 +260,7 @@ public final class Connection implements AutoCloseable {
         try {
             while (true) {
                 serveQueued();
-                if (heldHead != null && !in.hasCompleteMessage()) {
+                if (heldHead != null && !nextMessageReady()) {
                     flushHeld(); // never wait for the peer while a reply is held back
                 }
                 if (endAfterReply || !readMessage(null) || endAfterReply) {
@@ -1061,38 +1072,63 @@ public final class Connection implements AutoCloseable {
     }
 
     /**
-     * Holds back a coalescible reply when the next command is already staged (so it is handled at once and its
-     * reply carries this one along). Reader thread only.
+     * Holds back a coalescible reply, to go out with the next one(s) in one sendmsg (one wake-up of the peer for
+     * several replies). One with a data tail is held only when the next command is staged whole (it is handled
+     * at once), and nothing is held after it; data-less ones (e.g. MIG_DATA_WRITE's) pile up as long as the next
+     * command has begun to arrive: the reader loop sends them before it would wait for the peer
+     * ({@link #nextMessageReady}). Reader thread only.
      *
      * @return false if it was not held (send it now)
      */
     private boolean hold(int msgId, int cmd, Reply reply) {
         MemorySegment data = reply.data();
         int fixed = reply.fixedSize();
-        if (Thread.currentThread() != reader || Header.SIZE + fixed > HELD_SCRATCH
-                || (data.byteSize() > 0 && !data.isNative()) || !in.hasCompleteMessage()) {
+        int one = Header.SIZE + fixed;
+        boolean withData = data.byteSize() > 0;
+        if (Thread.currentThread() != reader || one > HOLD_STAGE
+                || (withData && (!data.isNative() || !in.hasCompleteMessage()))) {
             return false;
         }
         sendLock.lock();
         try {
-            if (heldHead != null) {
-                return false;
+            int at = heldHead == null ? 0 : heldBytes;
+            if (at > 0 && (heldData.byteSize() > 0 || at + one > HELD_SCRATCH)) {
+                return false; // nothing goes after a held data tail; full
             }
             long msgSize = Header.SIZE + (long) fixed + data.byteSize();
-            if (heldSlice.byteSize() != Header.SIZE + fixed) { // sizes repeat: no slices per held reply
-                heldSlice = heldScratch.asSlice(0, Header.SIZE + fixed);
+            if (heldSlice.byteSize() != one) { // sizes repeat: no slices per held reply
+                heldSlice = holdStage.asSlice(0, one);
                 heldFixed = heldSlice.asSlice(Header.SIZE);
             }
-            MemorySegment head = heldSlice;
-            Header.encode(head, msgId, cmd, msgSize, Header.TYPE_REPLY, 0);
+            Header.encode(heldSlice, msgId, cmd, msgSize, Header.TYPE_REPLY, 0);
             reply.encodeFixed(heldFixed);
+            MemorySegment.copy(holdStage, 0, heldScratch, at, one);
+            heldBytes = at + one;
+            MemorySegment head = heldViews[heldBytes];
+            if (head == null) {
+                head = heldViews[heldBytes] = heldScratch.asSlice(0, heldBytes); // made once per length
+            }
             heldHead = head;
-            heldData = data;
+            heldData = withData ? data : MemorySegment.NULL; // an empty tail may be a heap segment
             heldCount++;
             return true;
         } finally {
             sendLock.unlock();
         }
+    }
+
+    /**
+     * Reader loop, replies held: whether the next message can be read without waiting for the peer (then the
+     * held replies may wait for its reply). After a held data tail, only a command staged whole counts; after
+     * data-less replies, any byte of the next one (a command sent is sent whole: the peer does not wait for
+     * our replies to finish it).
+     */
+    private boolean nextMessageReady() throws IOException {
+        if (in.hasCompleteMessage()) {
+            return true;
+        }
+        MemorySegment data = heldData;
+        return (data == null || data.byteSize() == 0) && in.awaitReadable(0);
     }
 
     /** How many replies were held back and sent along with a later message (for tests). */

@@ -7,8 +7,9 @@ import io.vfu.core.protocol.Reply;
  * connection does not close them), and an action to run once the reply is out.
  *
  * <p>{@code coalescible}: the reply (its data tail included) stays valid while the <em>next</em> command is
- * handled, so the connection may hold it back when that command has already been received and send both
- * replies with one sendmsg (one wake-up of the peer instead of two). Pipelined MIG_DATA_READs use it.
+ * handled, so the connection may hold it back while the next command is already arriving and send the replies
+ * together with one sendmsg (one wake-up of the peer instead of several). Pipelined MIG_DATA_READs and
+ * MIG_DATA_WRITEs use it.
  */
 public record Response(Reply reply, int[] fds, Runnable afterSend, boolean coalescible) {
     private static final int[] NO_FDS = new int[0];

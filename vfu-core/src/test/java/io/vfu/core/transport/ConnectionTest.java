@@ -388,6 +388,48 @@ class ConnectionTest {
         }
     }
 
+    /**
+     * Data-less coalescible replies (MIG_DATA_WRITE's) pile up while more commands are at hand and go out with
+     * one sendmsg, in order, before the server waits; a reply with data may come last.
+     */
+    @Test
+    void dataLessHeldRepliesGoOutTogetherBeforeTheServerWaits() throws Exception {
+        UnixSocket[] s = UnixSocket.pair();
+        Connection server = closeLater(new Connection(s[1], LIMITS, "server"));
+        UnixSocket peer = closeLater(s[0]);
+        peer.receiveTimeout(Duration.ofSeconds(10)); // a reply held back for good fails the test, never hangs it
+        MemorySegment data = Arena.ofAuto().allocate(8);
+        data.setString(0, "tail-20");
+        server.start(cmd -> RawPayload.text(cmd.payload()).equals("20")
+                ? Response.coalescible(new RawPayload(cmd.header().command(), data.asSlice(0, 7)))
+                : Response.coalescible(RawPayload.of(cmd.header().command(), "")));
+        int n = 20;
+        MemorySegment all = arena.allocate(n * (Header.SIZE + 2));
+        long at = 0;
+        for (int i = 1; i <= n; i++) {
+            byte[] b = Integer.toString(i).getBytes(java.nio.charset.StandardCharsets.UTF_8);
+            Header.encode(all.asSlice(at), i, Command.MIG_DATA_WRITE.code(), Header.SIZE + b.length, Header.TYPE_COMMAND, 0);
+            MemorySegment.copy(MemorySegment.ofArray(b), 0, all, at + Header.SIZE, b.length);
+            at += Header.SIZE + b.length;
+        }
+        peer.send(null, all.asSlice(0, at)); // everything at once: the server finds each next command staged
+        MemorySegment replies = arena.allocate(4096);
+        long expected = (n - 1) * Header.SIZE + Header.SIZE + 7;
+        long got;
+        try (FdList fds = new FdList()) {
+            got = peer.receive(replies, fds);
+        }
+        assertThat(got).as("every reply is there").isEqualTo(expected);
+        for (int i = 0; i < n; i++) {
+            Header h = Header.decode(replies.asSlice(i * Header.SIZE, Header.SIZE));
+            assertThat(h.msgId()).isEqualTo(i + 1);
+            assertThat(h.isError()).isFalse();
+            assertThat(h.payloadSize()).isEqualTo(i == n - 1 ? 7 : 0);
+        }
+        assertThat(RawPayload.text(replies.asSlice(n * Header.SIZE, 7))).isEqualTo("tail-20");
+        assertThat(server.heldCount()).as("the last one, with nothing after it, carried the others").isEqualTo(n - 1);
+    }
+
     @Test
     void handlerMayCallThePeerAndServeItsCommandsMeanwhile() throws IOException {
         // A server handler asks the client for data (DMA_READ in single-socket mode) before it replies.

@@ -70,6 +70,11 @@ public final class Session implements CommandHandler, AutoCloseable {
     private Connection twin;
     private boolean negotiated;
     private Capabilities clientCaps = Capabilities.NONE;
+    /**
+     * Pipelined MIG_DATA_WRITEs: the connection sends the (header-only) replies of the commands it has at hand
+     * together, one wake-up of the client per batch instead of one per chunk.
+     */
+    private static final Response MIG_DATA_WRITE_DONE = Response.coalescible(new MigDataWriteReply());
     // Hot-path replies, reused (one command at a time on this session's thread; sent before the next).
     private final RegionAccessReplyView regionReadReply = new RegionAccessReplyView(Command.REGION_READ);
     private final Response regionReadResponse = Response.of(regionReadReply);
@@ -196,7 +201,7 @@ public final class Session implements CommandHandler, AutoCloseable {
             case MigDataWriteRequest w -> {
                 checkMigDataSize(w.size(), "MIG_DATA_WRITE");
                 runtime.migration().writeData(w.data());
-                yield Response.of(new MigDataWriteReply());
+                yield MIG_DATA_WRITE_DONE;
             }
             default -> throw new VfioUserException(Errno.EINVAL, command + ": not served by a device");
         };
