@@ -308,6 +308,18 @@ class ConnectionTest {
         assertThat(seen).isEqualTo(expected);
     }
 
+    private record ServerAndPeer(Connection server, UnixSocket peer) {
+    }
+
+    /** A server connection (not started) and the raw socket of its peer, which waits at most 10 s for a reply. */
+    private ServerAndPeer serverWithRawPeer() throws IOException {
+        UnixSocket[] s = UnixSocket.pair();
+        Connection server = closeLater(new Connection(s[1], LIMITS, "server"));
+        UnixSocket peer = closeLater(s[0]);
+        peer.receiveTimeout(Duration.ofSeconds(10)); // a reply held back for good fails the test, never hangs it
+        return new ServerAndPeer(server, peer);
+    }
+
     /**
      * Coalescible replies ({@link Response#coalescible}): held back while the next command, already received,
      * is handled, then sent with its reply. Whatever follows (more of them, an error, a posted command and then
@@ -315,10 +327,9 @@ class ConnectionTest {
      */
     @Test
     void heldBackRepliesArriveInOrderWithTheirDataWhateverFollows() throws Exception {
-        UnixSocket[] s = UnixSocket.pair();
-        Connection server = closeLater(new Connection(s[1], LIMITS, "server"));
-        UnixSocket peer = closeLater(s[0]);
-        peer.receiveTimeout(Duration.ofSeconds(10)); // a reply held back for good fails the test, never hangs it
+        ServerAndPeer sp = serverWithRawPeer();
+        Connection server = sp.server();
+        UnixSocket peer = sp.peer();
         // Two reply buffers used in turn, as the contract allows: valid until the next command was handled.
         MemorySegment[] buffers = {Arena.ofAuto().allocate(64), Arena.ofAuto().allocate(64)};
         AtomicInteger turn = new AtomicInteger();
@@ -394,10 +405,9 @@ class ConnectionTest {
      */
     @Test
     void dataLessHeldRepliesGoOutTogetherBeforeTheServerWaits() throws Exception {
-        UnixSocket[] s = UnixSocket.pair();
-        Connection server = closeLater(new Connection(s[1], LIMITS, "server"));
-        UnixSocket peer = closeLater(s[0]);
-        peer.receiveTimeout(Duration.ofSeconds(10)); // a reply held back for good fails the test, never hangs it
+        ServerAndPeer sp = serverWithRawPeer();
+        Connection server = sp.server();
+        UnixSocket peer = sp.peer();
         MemorySegment data = Arena.ofAuto().allocate(8);
         data.setString(0, "tail-20");
         server.start(cmd -> RawPayload.text(cmd.payload()).equals("20")
