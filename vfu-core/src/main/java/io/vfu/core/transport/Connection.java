@@ -96,6 +96,8 @@ public final class Connection implements AutoCloseable {
     /** Calls in flight, oldest first (an intrusive list: no map entry or boxed msg_id per call). */
     private Call pendingHead;
     private Call pendingTail;
+    /** The msg_ids of the calls in flight, a bit each (guarded by lock). */
+    private final long[] msgIdsInUse = new long[(1 << 16) / 64];
     /** Finished calls kept for reuse (no allocation per call, also with several in flight); guarded by lock. */
     private final Call[] spareCalls = new Call[16];
     private int spareCount;
@@ -466,7 +468,7 @@ public final class Connection implements AutoCloseable {
         Call p;
         synchronized (lock) {
             p = findPending(msgId);
-            if (p != null && p.command.code() == cmd && !p.isDone()) {
+            if (p != null && p.cmdCode == cmd && !p.isDone()) {
                 p.receiving = true;
             } else {
                 p = null;
@@ -760,6 +762,7 @@ public final class Connection implements AutoCloseable {
             }
             pendingTail = p;
             p.linked = true;
+            msgIdsInUse[p.msgId >>> 6] |= 1L << p.msgId;
             return p;
         }
     }
@@ -780,10 +783,11 @@ public final class Connection implements AutoCloseable {
     }
 
     private int nextMsgId() {
-        // Unique among our own in-flight commands (§3.2 recommendation); 16-bit wrap.
+        // Unique among our own in-flight commands (§3.2 recommendation); 16-bit wrap. A bit per msg_id in use,
+        // not a walk of the calls in flight per new call (16 of them for each of a pipeline's calls).
         do {
             lastMsgId = (lastMsgId + 1) & 0xFFFF;
-        } while (findPending(lastMsgId) != null);
+        } while ((msgIdsInUse[lastMsgId >>> 6] & (1L << lastMsgId)) != 0);
         return lastMsgId;
     }
 
@@ -815,6 +819,7 @@ public final class Connection implements AutoCloseable {
         p.prev = null;
         p.next = null;
         p.linked = false;
+        msgIdsInUse[p.msgId >>> 6] &= ~(1L << p.msgId);
     }
 
     private Call await(Call p) throws IOException {
@@ -1378,6 +1383,8 @@ public final class Connection implements AutoCloseable {
 
         int msgId;
         Command command;
+        /** command's code, matched against each reply without loading the Command object. */
+        int cmdCode;
         MemorySegment replyBuffer;
         Thread waiter;
         /** REPLIED (the reply fields below are set) or a Throwable once done. */
@@ -1397,19 +1404,25 @@ public final class Connection implements AutoCloseable {
         Call prev;
         Call next;
 
+        // Streaming a chunk of data through the kernel evicts this object's neighbours from the cache, so the
+        // per-call path touches as few other cache lines as it can: reference fields are stored only when they
+        // change (a store of a reference to another heap region reads a card-table line first, G1), and the
+        // command and the waiting thread are kept across recycling (a pipeline's calls repeat both).
         void start(int id, Command cmd, MemorySegment buffer, Thread thread) {
             msgId = id;
-            command = cmd;
+            if (command != cmd) {
+                command = cmd;
+                cmdCode = cmd.code();
+            }
             replyBuffer = buffer;
-            waiter = thread;
+            if (waiter != thread) {
+                waiter = thread;
+            }
         }
 
         void reset() {
             replyBody = null;
-            replyFds = null;
-            command = null;
             replyBuffer = null;
-            waiter = null;
             receiving = false;
             abandoned = false;
             // Recycled under Connection.lock, which orders this before the next start(): no fence of its own.
@@ -1427,7 +1440,9 @@ public final class Connection implements AutoCloseable {
             replyFlags = flags;
             replyError = error;
             replyBody = body;
-            replyFds = fds;
+            if (replyFds != fds) {
+                replyFds = fds;
+            }
             if (!finish(REPLIED)) {
                 fds.close(); // already failed (e.g. the connection ended meanwhile)
             }
