@@ -674,12 +674,19 @@ public final class Connection implements AutoCloseable {
             throw new IllegalArgumentException("a batch of " + count + " " + request.command()
                     + " requests of " + one + " bytes each (no data tail, " + SEND_SCRATCH + " bytes at most)");
         }
+        Command command = request.command();
+        for (int i = 0; i < count; i++) {
+            java.util.Objects.requireNonNull(replyBuffers[i], "replyBuffers");
+        }
+        checkNotPaused(command);
         int registered = 0;
         boolean sent = false;
         try {
-            for (; registered < count; registered++) {
-                calls[registered] = register(request.command(),
-                        java.util.Objects.requireNonNull(replyBuffers[registered], "replyBuffers"));
+            synchronized (lock) { // one lock for the batch
+                checkOpen();
+                for (; registered < count; registered++) {
+                    calls[registered] = registerLocked(command, replyBuffers[registered]);
+                }
             }
             sendBatch(request, calls, count, one);
             sent = true;
@@ -744,27 +751,36 @@ public final class Connection implements AutoCloseable {
     }
 
     private Call register(Command command, MemorySegment replyBuffer) throws IOException {
+        checkNotPaused(command);
+        synchronized (lock) {
+            checkOpen();
+            return registerLocked(command, replyBuffer);
+        }
+    }
+
+    private void checkNotPaused(Command command) {
         if (readsPaused && readHolder == Thread.currentThread()) {
             // Checked before anything is sent: waiting for this reply would read the holder's next reply into
             // the buffer it is still using.
             throw new IllegalStateException(name + ": " + command + " while this thread's read hold is paused");
         }
-        synchronized (lock) {
-            checkOpen();
-            Call p = spareCount > 0 ? spareCalls[--spareCount] : new Call();
-            spareCalls[spareCount] = null;
-            p.start(nextMsgId(), command, replyBuffer, Thread.currentThread());
-            p.prev = pendingTail;
-            if (pendingTail != null) {
-                pendingTail.next = p;
-            } else {
-                pendingHead = p;
-            }
-            pendingTail = p;
-            p.linked = true;
-            msgIdsInUse[p.msgId >>> 6] |= 1L << p.msgId;
-            return p;
+    }
+
+    /** Links a new call (caller holds lock and checked that the connection is open). */
+    private Call registerLocked(Command command, MemorySegment replyBuffer) {
+        Call p = spareCount > 0 ? spareCalls[--spareCount] : new Call();
+        spareCalls[spareCount] = null;
+        p.start(nextMsgId(), command, replyBuffer, Thread.currentThread());
+        p.prev = pendingTail;
+        if (pendingTail != null) {
+            pendingTail.next = p;
+        } else {
+            pendingHead = p;
         }
+        pendingTail = p;
+        p.linked = true;
+        msgIdsInUse[p.msgId >>> 6] |= 1L << p.msgId;
+        return p;
     }
 
     /** Keeps a finished call for reuse (caller holds lock): no allocation per call, also with a pipeline. */
