@@ -297,7 +297,7 @@ public final class UnixSocket implements AutoCloseable {
             total += parts[i].byteSize();
         }
         if (!nothingToSend(total, nfds)) {
-            sendLocked(fds, nfds, null, null, parts, total);
+            sendLocked(fds, nfds, null, null, null, null, parts, total);
         }
     }
 
@@ -308,28 +308,43 @@ public final class UnixSocket implements AutoCloseable {
      * REGION_READ round trip.
      */
     public void send(int[] fds, MemorySegment first, MemorySegment second) throws IOException {
-        if (first == null || !first.isNative()) {
-            requireNative(first, "first part");
+        send(fds, first, second, MemorySegment.NULL, MemorySegment.NULL);
+    }
+
+    /**
+     * As {@link #send(int[], MemorySegment, MemorySegment)} for up to four parts (any may be empty), e.g. a reply
+     * held back with its data, then the next message and its data.
+     */
+    public void send(int[] fds, MemorySegment p0, MemorySegment p1, MemorySegment p2, MemorySegment p3)
+            throws IOException {
+        if (p0 == null || !p0.isNative()) {
+            requireNative(p0, "part 0");
         }
-        if (second == null || !second.isNative()) {
-            requireNative(second, "second part");
+        if (p1 == null || !p1.isNative()) {
+            requireNative(p1, "part 1");
+        }
+        if (p2 == null || !p2.isNative()) {
+            requireNative(p2, "part 2");
+        }
+        if (p3 == null || !p3.isNative()) {
+            requireNative(p3, "part 3");
         }
         int nfds = checkFds(fds);
-        long total = first.byteSize() + second.byteSize();
+        long total = p0.byteSize() + p1.byteSize() + p2.byteSize() + p3.byteSize();
         if (!nothingToSend(total, nfds)) {
-            sendLocked(fds, nfds, first, second, null, total);
+            sendLocked(fds, nfds, p0, p1, p2, p3, null, total);
         }
     }
 
-    /** Sends {@code parts}, or if null {@code first} and {@code second}, under the send lock. */
-    private void sendLocked(int[] fds, int nfds, MemorySegment first, MemorySegment second, MemorySegment[] parts,
-                            long total) throws IOException {
+    /** Sends {@code parts}, or if null {@code p0} to {@code p3}, under the send lock. */
+    private void sendLocked(int[] fds, int nfds, MemorySegment p0, MemorySegment p1, MemorySegment p2,
+                            MemorySegment p3, MemorySegment[] parts, long total) throws IOException {
         sendLock.lock();
         try {
             int fd = owner.acquire("sendmsg");
             try {
                 if (parts == null) {
-                    sendTwo(sendScratch, fd, fds, nfds, first, second, total);
+                    sendFew(sendScratch, fd, fds, nfds, p0, p1, p2, p3, total);
                 } else if (parts.length <= sendScratch.iovMax) {
                     sendAll(sendScratch, fd, fds, nfds, parts, total);
                 } else {
@@ -346,29 +361,45 @@ public final class UnixSocket implements AutoCloseable {
         }
     }
 
-    /** Two parts with one sendmsg (iovecs straight from the segments); a partial write goes on via sendAll. */
-    private static void sendTwo(IoScratch scratch, int fd, int[] fds, int nfds, MemorySegment first,
-                                MemorySegment second, long total) throws LinuxException {
-        long firstSize = first.byteSize();
+    /** Up to four parts with one sendmsg (iovecs straight from the segments); a partial write goes on via sendAll. */
+    private static void sendFew(IoScratch scratch, int fd, int[] fds, int nfds, MemorySegment p0, MemorySegment p1,
+                                MemorySegment p2, MemorySegment p3, long total) throws LinuxException {
         MemorySegment iov = scratch.iov;
-        int n = 0;
-        if (firstSize > 0) {
-            iov.set(JAVA_LONG, 0, first.address());
-            iov.set(JAVA_LONG, 8, firstSize);
-            n = 1;
-        }
-        if (total > firstSize) {
-            iov.set(JAVA_LONG, n * IOVEC_SIZE, second.address());
-            iov.set(JAVA_LONG, n * IOVEC_SIZE + 8, total - firstSize);
-            n++;
-        }
+        int n = iovec(iov, 0, p0);
+        n = iovec(iov, n, p1);
+        n = iovec(iov, n, p2);
+        n = iovec(iov, n, p3);
         long w = sendmsg(scratch, fd, fds, nfds, n);
         if (w < total) { // a partial write (a full socket buffer): the rest without fds, the general way
-            MemorySegment[] rest = w < firstSize
-                    ? new MemorySegment[] {first.asSlice(w), second}
-                    : new MemorySegment[] {second.asSlice(w - firstSize)};
-            sendAll(scratch, fd, null, 0, rest, total - w);
+            sendAll(scratch, fd, null, 0, rest(w, p0, p1, p2, p3), total - w);
         }
+    }
+
+    /** Sets iovec {@code n} to {@code part} unless it is empty; returns the next free index. */
+    private static int iovec(MemorySegment iov, int n, MemorySegment part) {
+        long size = part.byteSize();
+        if (size == 0) {
+            return n;
+        }
+        iov.set(JAVA_LONG, n * IOVEC_SIZE, part.address());
+        iov.set(JAVA_LONG, n * IOVEC_SIZE + 8, size);
+        return n + 1;
+    }
+
+    /** What is left of the parts after the first {@code written} bytes (rare: a full socket buffer). */
+    private static MemorySegment[] rest(long written, MemorySegment... parts) {
+        java.util.List<MemorySegment> left = new java.util.ArrayList<>(parts.length);
+        long skip = written;
+        for (MemorySegment part : parts) {
+            long size = part.byteSize();
+            if (skip >= size) {
+                skip -= size;
+            } else {
+                left.add(skip == 0 ? part : part.asSlice(skip));
+                skip = 0;
+            }
+        }
+        return left.toArray(MemorySegment[]::new);
     }
 
     /** True if a send has no bytes (then a no-op); fds need at least one byte to travel with. */

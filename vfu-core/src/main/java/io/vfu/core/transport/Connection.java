@@ -64,13 +64,11 @@ public final class Connection implements AutoCloseable {
 
     private final ReentrantLock sendLock = new ReentrantLock();
     private final MemorySegment sendScratch;
-    // Guarded by sendLock: the fixed-part view of sendScratch, the last header+fixed slice (sizes repeat), and
-    // the parts array of a send behind a held reply (no varargs array per message).
+    // Guarded by sendLock: the fixed-part view of sendScratch and the last header+fixed slice (sizes repeat).
     private final MemorySegment sendFixed;
     private MemorySegment sendHead;
     /** The last batch of requests' slice of sendScratch (guarded by sendLock). */
     private MemorySegment batchSlice;
-    private final MemorySegment[] fourSendParts = new MemorySegment[4];
     /**
      * Coalescible replies held back (see {@link Response#coalescible}): their headers and fixed parts back to back
      * in heldScratch ({@code heldHead} is that prefix), the data tail of the last one in the handler's segment
@@ -1227,16 +1225,7 @@ public final class Connection implements AutoCloseable {
             socket.send(fds, head, data);
             return;
         }
-        MemorySegment[] parts = fourSendParts;
-        parts[0] = heldH;
-        parts[1] = heldD;
-        parts[2] = head;
-        parts[3] = data;
-        try {
-            socket.send(fds, parts); // empty parts are skipped
-        } finally {
-            java.util.Arrays.fill(parts, null);
-        }
+        socket.send(fds, heldH, heldD, head, data); // empty parts are skipped; no array (see UnixSocket)
     }
 
     private void send(int msgId, Request request, int[] fds, boolean noReply) throws IOException {

@@ -155,8 +155,7 @@ class UnixSocketTest {
                 FdList fds = new FdList()) {
             int size = 100 * 1024;
             MemorySegment src = pattern(arena, size, 7);
-            CompletableFuture<Void> sender = CompletableFuture.runAsync(() -> sendUnchecked(a, null, src),
-                    runnable -> Thread.ofPlatform().start(runnable));
+            CompletableFuture<Void> sender = inAnotherThread(() -> a.send(null, src));
             MemorySegment dst = arena.allocate(size);
             long[] cuts = {0, 1000, 60_000, size};
             for (int i = 0; i < 3; i++) {
@@ -181,8 +180,7 @@ class UnixSocketTest {
             MemorySegment part2 = pattern(arena, size - size / 2, 2);
             try (EventFd e1 = EventFd.create()) {
                 int[] passed = {e1.fd()};
-                CompletableFuture<Void> sender = CompletableFuture.runAsync(() -> sendUnchecked(a, passed, part1, part2),
-                        runnable -> Thread.ofPlatform().start(runnable));
+                CompletableFuture<Void> sender = inAnotherThread(() -> a.send(passed, new MemorySegment[] {part1, part2}));
                 MemorySegment dst = arena.allocate(size);
                 b.receiveFully(dst, fds);
                 sender.get(30, TimeUnit.SECONDS);
@@ -205,18 +203,39 @@ class UnixSocketTest {
             MemorySegment first = pattern(arena, firstSize, 1);
             MemorySegment second = pattern(arena, size - firstSize, 2);
             int[] passed = {e1.fd()};
-            CompletableFuture<Void> sender = CompletableFuture.runAsync(() -> {
-                try {
-                    a.send(passed, first, second);
-                } catch (IOException e) {
-                    throw new java.io.UncheckedIOException(e);
-                }
-            }, runnable -> Thread.ofPlatform().start(runnable));
+            CompletableFuture<Void> sender = inAnotherThread(() -> a.send(passed, first, second));
             MemorySegment dst = arena.allocate(size);
             b.receiveFully(dst, fds);
             sender.get(30, TimeUnit.SECONDS);
             assertThat(dst.asSlice(0, firstSize).mismatch(first)).isEqualTo(-1);
             assertThat(dst.asSlice(firstSize).mismatch(second)).isEqualTo(-1);
+            assertThat(fds.size()).as("fds travel once, with the first chunk").isEqualTo(1);
+        }
+    }
+
+    /**
+     * The four-part send (a held reply with its data, then the next message and its data): larger than the socket
+     * buffers, so partial writes end inside parts and at their borders; an empty part is skipped.
+     */
+    @ParameterizedTest
+    @ValueSource(ints = {0, 24})
+    void fourPartSendLargerThanSocketBufferFromAnotherThread(int thirdSize) throws Exception {
+        UnixSocket[] pair = UnixSocket.pair();
+        try (UnixSocket a = pair[0]; UnixSocket b = pair[1]; Arena arena = Arena.ofShared();
+                FdList fds = new FdList(); EventFd e1 = EventFd.create()) {
+            int size = Math.max(4 * 1024 * 1024, 4 * (a.sendBufferSize() + b.receiveBufferSize()));
+            MemorySegment[] parts = {pattern(arena, 16, 1), pattern(arena, size / 3, 2), pattern(arena, thirdSize, 3),
+                pattern(arena, size - 16 - size / 3 - thirdSize, 4)};
+            int[] passed = {e1.fd()};
+            CompletableFuture<Void> sender = inAnotherThread(() -> a.send(passed, parts[0], parts[1], parts[2], parts[3]));
+            MemorySegment dst = arena.allocate(size);
+            b.receiveFully(dst, fds);
+            sender.get(30, TimeUnit.SECONDS);
+            long at = 0;
+            for (MemorySegment part : parts) {
+                assertThat(dst.asSlice(at, part.byteSize()).mismatch(part)).isEqualTo(-1);
+                at += part.byteSize();
+            }
             assertThat(fds.size()).as("fds travel once, with the first chunk").isEqualTo(1);
         }
     }
@@ -327,9 +346,7 @@ class UnixSocketTest {
                 EventFd event = EventFd.create(); FdList fds = new FdList()) {
             int size = 300_000;
             MemorySegment src = pattern(arena, size + 3, 9);
-            CompletableFuture<Void> sender = CompletableFuture.runAsync(
-                    () -> sendUnchecked(a, new int[] {event.fd()}, src),
-                    runnable -> Thread.ofPlatform().start(runnable));
+            CompletableFuture<Void> sender = inAnotherThread(() -> a.send(new int[] {event.fd()}, src));
             b.skip(size, fds);
             MemorySegment tail = arena.allocate(3);
             b.receiveFully(tail, fds);
@@ -468,8 +485,7 @@ class UnixSocketTest {
             for (int i = 0; i < n; i++) {
                 parts[i] = src.asSlice(i, 1);
             }
-            CompletableFuture<Void> sender = CompletableFuture.runAsync(() -> sendUnchecked(a, null, parts),
-                    runnable -> Thread.ofPlatform().start(runnable));
+            CompletableFuture<Void> sender = inAnotherThread(() -> a.send(null, parts));
             MemorySegment dst = arena.allocate(n);
             b.receiveFully(dst, fds);
             sender.get(30, TimeUnit.SECONDS);
@@ -477,11 +493,18 @@ class UnixSocketTest {
         }
     }
 
-    private static void sendUnchecked(UnixSocket socket, int[] fds, MemorySegment... parts) {
-        try {
-            socket.send(fds, parts);
-        } catch (IOException e) {
-            throw new java.io.UncheckedIOException(e);
-        }
+    private interface Send {
+        void run() throws IOException;
+    }
+
+    /** Runs a (blocking) send on a platform thread of its own. */
+    private static CompletableFuture<Void> inAnotherThread(Send send) {
+        return CompletableFuture.runAsync(() -> {
+            try {
+                send.run();
+            } catch (IOException e) {
+                throw new java.io.UncheckedIOException(e);
+            }
+        }, runnable -> Thread.ofPlatform().start(runnable));
     }
 }
