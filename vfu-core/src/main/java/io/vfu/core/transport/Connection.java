@@ -55,6 +55,12 @@ public final class Connection implements AutoCloseable {
     private static final int HELD_SCRATCH = 1024;
     /** The largest header and fixed part of a reply that may be held. */
     private static final int HOLD_STAGE = 64;
+    /**
+     * The largest data tail of a reply that may be held. A larger one fills the socket buffer (~208 KiB by
+     * default) on its own, so its send wakes the peer several times anyway: holding it saves nothing and keeps a
+     * second reply buffer busy (more memory in the cache while streaming).
+     */
+    private static final long HOLD_DATA_MAX = 256 * 1024;
     private static final int[] NO_FDS = new int[0];
 
     private final UnixSocket socket;
@@ -1127,8 +1133,8 @@ public final class Connection implements AutoCloseable {
         int fixed = reply.fixedSize();
         int one = Header.SIZE + fixed;
         boolean withData = data.byteSize() > 0;
-        if (Thread.currentThread() != reader || one > HOLD_STAGE
-                || (withData && (!data.isNative() || !in.hasCompleteMessage()))) {
+        if (Thread.currentThread() != reader || one > HOLD_STAGE || (withData
+                && (data.byteSize() > HOLD_DATA_MAX || !data.isNative() || !in.hasCompleteMessage()))) {
             return false;
         }
         sendLock.lock();

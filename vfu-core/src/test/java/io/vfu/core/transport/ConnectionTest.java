@@ -440,6 +440,27 @@ class ConnectionTest {
         assertThat(server.heldCount()).as("the last one, with nothing after it, carried the others").isEqualTo(n - 1);
     }
 
+    /** A reply whose data alone fills the socket buffer is sent at once, next command staged or not. */
+    @org.junit.jupiter.params.ParameterizedTest
+    @org.junit.jupiter.params.provider.CsvSource({"65536, 1", "262144, 1", "262145, 0", "1048576, 0"})
+    void onlyRepliesWithModestDataAreHeld(int dataBytes, long expectedHeld) throws Exception {
+        ServerAndPeer sp = serverWithRawPeer();
+        MemorySegment data = Arena.ofAuto().allocate(dataBytes);
+        sp.server().start(cmd -> Response.coalescible(new RawPayload(cmd.header().command(), data)));
+        MemorySegment two = arena.allocate(2 * Header.SIZE);
+        Header.encode(two, 1, Command.MIG_DATA_READ.code(), Header.SIZE, Header.TYPE_COMMAND, 0);
+        Header.encode(two.asSlice(Header.SIZE), 2, Command.MIG_DATA_READ.code(), Header.SIZE, Header.TYPE_COMMAND, 0);
+        sp.peer().send(null, two); // both at once: the second is staged while the first is answered
+        RawWire wire = new RawWire(sp.peer(), arena);
+        for (int id = 1; id <= 2; id++) {
+            Header h = wire.readHeader();
+            assertThat(h.msgId()).isEqualTo(id);
+            assertThat(h.payloadSize()).isEqualTo(dataBytes);
+            wire.readBody(h);
+        }
+        assertThat(sp.server().heldCount()).isEqualTo(expectedHeld);
+    }
+
     @Test
     void handlerMayCallThePeerAndServeItsCommandsMeanwhile() throws IOException {
         // A server handler asks the client for data (DMA_READ in single-socket mode) before it replies.
