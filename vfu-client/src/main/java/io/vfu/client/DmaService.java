@@ -10,18 +10,16 @@ import io.vfu.core.protocol.VfioUserException;
 import io.vfu.core.transport.CommandHandler;
 import io.vfu.core.transport.IncomingCommand;
 import io.vfu.core.transport.Response;
-import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 
 /**
  * Serves the server→client commands (DMA_READ, DMA_WRITE; protocol reference §7.3) of one connection from a
- * {@link GuestMemory}. Runs on that connection's reader thread; one instance per connection, so the read
- * buffer is reused safely (the reply is sent before the next command is handled).
+ * {@link GuestMemory}. Runs on the thread reading that connection; a DMA_READ reply is sent straight from guest
+ * memory (no copy), under the memory's read lock until it is out.
  */
 final class DmaService implements CommandHandler {
     private final GuestMemory memory;
     private final long maxDataXferSize;
-    private MemorySegment buffer;
 
     DmaService(GuestMemory memory, long maxDataXferSize) {
         this.memory = memory;
@@ -34,9 +32,15 @@ final class DmaService implements CommandHandler {
         if (cmd == Command.DMA_READ) {
             DmaReadRequest r = DmaReadRequest.decode(command.payload());
             checkCount(r.count(), "DMA_READ");
-            MemorySegment data = buffer(r.count());
-            memory.dmaRead(r.address(), r.count(), data);
-            return Response.of(new DmaReadReply(r.address(), data));
+            // No copy: the reply's data is gathered by sendmsg straight from guest memory, whose region cannot be
+            // removed until the reply is out (the read lock is released after the send, on this thread).
+            MemorySegment data = memory.acquireReadView(r.address(), r.count());
+            try {
+                return Response.of(new DmaReadReply(r.address(), data)).andThen(memory::releaseReadView);
+            } catch (RuntimeException e) {
+                memory.releaseReadView();
+                throw e;
+            }
         }
         if (cmd == Command.DMA_WRITE) {
             DmaWriteRequest w = DmaWriteRequest.decode(command.payload());
@@ -53,12 +57,5 @@ final class DmaService implements CommandHandler {
             throw new VfioUserException(Errno.E2BIG, what + ": count " + Long.toUnsignedString(count)
                     + " exceeds our max_data_xfer_size " + maxDataXferSize);
         }
-    }
-
-    private MemorySegment buffer(long count) {
-        if (buffer == null || buffer.byteSize() < count) {
-            buffer = Arena.ofAuto().allocate(Math.max(count, 4096), 64);
-        }
-        return buffer.asSlice(0, count);
     }
 }

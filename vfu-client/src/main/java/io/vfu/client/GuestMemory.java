@@ -197,18 +197,45 @@ public final class GuestMemory implements AutoCloseable {
      * @throws VfioUserException EFAULT (not inside one mapped region), EPERM (region not readable by the device)
      */
     void dmaRead(long address, long count, MemorySegment dst) {
+        MemorySegment view = acquireReadView(address, count);
+        try {
+            MemorySegment.copy(view, 0, dst, 0, count);
+        } finally {
+            releaseReadView();
+        }
+    }
+
+    /**
+     * DMA_READ without a copy: the {@code count} bytes at {@code address} as a view of their region, for the reply
+     * to be sent straight from guest memory. On success this thread holds the memory's read lock until
+     * {@link #releaseReadView()}: the region cannot be removed (its memory unmapped) while the view is in use.
+     *
+     * @throws VfioUserException EFAULT (not inside one mapped region), EPERM (region not readable by the device);
+     *                           then no lock is held
+     */
+    MemorySegment acquireReadView(long address, long count) {
         lock.readLock().lock();
+        boolean held = false;
         try {
             Region r = find(address, count, "DMA_READ");
             if (!r.deviceRead) {
                 throw new VfioUserException(Errno.EPERM, "DMA_READ: " + Wire.hex(address) + " in " + r
                         + ", which the device may not read");
             }
-            MemorySegment.copy(r.segment, address - r.iova, dst, 0, count);
+            MemorySegment view = r.segment.asSlice(address - r.iova, count);
             r.bytesRead.add(count);
+            held = true;
+            return view;
         } finally {
-            lock.readLock().unlock();
+            if (!held) {
+                lock.readLock().unlock();
+            }
         }
+    }
+
+    /** Ends {@link #acquireReadView} (same thread). */
+    void releaseReadView() {
+        lock.readLock().unlock();
     }
 
     /**
