@@ -7,11 +7,11 @@ import io.vfu.core.protocol.DmaWriteReply;
 import io.vfu.core.protocol.DmaWriteRequest;
 import io.vfu.core.protocol.VfioUserException;
 import io.vfu.core.transport.Connection;
-import io.vfu.core.transport.ReceivedReply;
 import io.vfu.server.dma.DmaMessenger;
 import java.io.IOException;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
+import java.util.concurrent.atomic.AtomicReference;
 
 /**
  * DMA_READ/DMA_WRITE to the client (protocol reference §7.3), on the twin socket when there is one. The
@@ -20,6 +20,12 @@ import java.lang.foreign.MemorySegment;
 final class ConnectionDmaMessenger implements DmaMessenger {
     private final Connection connection;
     private final long maxTransfer;
+    /**
+     * A reply buffer kept for the next access (taken by one thread at a time; another one meanwhile gets its own):
+     * no allocation and zero-fill of up to max_data_xfer_size bytes per DMA_READ, which had cost the server more
+     * than the rest of its side of the message.
+     */
+    private final AtomicReference<MemorySegment> spare = new AtomicReference<>();
 
     ConnectionDmaMessenger(Connection connection, long maxTransfer) {
         this.connection = connection;
@@ -29,28 +35,42 @@ final class ConnectionDmaMessenger implements DmaMessenger {
     @Override
     public void dmaRead(long iova, MemorySegment dst) throws IOException {
         long n = dst.byteSize();
-        try (Arena arena = Arena.ofConfined()) {
-            MemorySegment buffer = arena.allocate(DmaReadReply.FIXED_SIZE + n, 8);
-            try (ReceivedReply r = connection.call(new DmaReadRequest(iova, n), null, buffer)) {
-                DmaReadReply reply = DmaReadReply.decode(r.payload());
-                if (reply.address() != iova || reply.count() != n) {
-                    throw new VfioUserException(Errno.EIO, "DMA_READ reply for " + reply.address() + "+"
-                            + reply.count() + ", asked " + iova + "+" + n);
-                }
-                dst.copyFrom(reply.data());
+        MemorySegment buffer = take(DmaReadReply.FIXED_SIZE + n);
+        try {
+            long got = connection.callInto(new DmaReadRequest(iova, n), buffer.asSlice(0, DmaReadReply.FIXED_SIZE + n));
+            DmaReadReply reply = DmaReadReply.decode(buffer.asSlice(0, got));
+            if (reply.address() != iova || reply.count() != n) {
+                throw new VfioUserException(Errno.EIO, "DMA_READ reply for " + reply.address() + "+"
+                        + reply.count() + ", asked " + iova + "+" + n);
             }
+            dst.copyFrom(reply.data());
+        } finally {
+            spare.set(buffer); // callInto returned: nothing is written into it any more
         }
     }
 
     @Override
     public void dmaWrite(long iova, MemorySegment src) throws IOException {
-        try (ReceivedReply r = connection.call(new DmaWriteRequest(iova, src))) {
-            DmaWriteReply reply = DmaWriteReply.decode(r.payload());
+        MemorySegment buffer = take(DmaWriteReply.SIZE);
+        try {
+            long got = connection.callInto(new DmaWriteRequest(iova, src), buffer.asSlice(0, DmaWriteReply.SIZE));
+            DmaWriteReply reply = DmaWriteReply.decode(buffer.asSlice(0, got));
             if (reply.address() != iova || reply.count() != src.byteSize()) {
                 throw new VfioUserException(Errno.EIO, "DMA_WRITE reply for " + reply.address() + "+"
                         + reply.count() + ", sent " + iova + "+" + src.byteSize());
             }
+        } finally {
+            spare.set(buffer);
         }
+    }
+
+    /** The kept reply buffer if it is free and large enough, else a new one (kept afterwards instead). */
+    private MemorySegment take(long size) {
+        MemorySegment b = spare.getAndSet(null);
+        if (b == null || b.byteSize() < size) {
+            b = Arena.ofAuto().allocate(Math.max(size, 4096), 8); // freed by the GC once no longer kept
+        }
+        return b;
     }
 
     @Override
