@@ -621,7 +621,7 @@ public final class Connection implements AutoCloseable {
     public ReceivedReply call(Request request, int[] fds, MemorySegment replyBuffer) throws IOException {
         Call p = register(request.command(), replyBuffer);
         try {
-            send(p.msgId, request, fds, false);
+            send(p.msgId, p.cmdCode, request, fds, false);
             return await(p).result();
         } finally {
             synchronized (lock) {
@@ -655,7 +655,7 @@ public final class Connection implements AutoCloseable {
         Call p = register(request.command(), replyBuffer);
         boolean sent = false;
         try {
-            send(p.msgId, request, NO_FDS, false);
+            send(p.msgId, p.cmdCode, request, NO_FDS, false);
             sent = true;
             return p;
         } finally {
@@ -712,7 +712,7 @@ public final class Connection implements AutoCloseable {
         try {
             for (int i = 0; i < count; i++) {
                 MemorySegment at = sendScratch.asSlice((long) one * i, one);
-                Header.encode(at, calls[i].msgId, request.command().code(), one, Header.TYPE_COMMAND, 0);
+                Header.encode(at, calls[i].msgId, calls[i].cmdCode, one, Header.TYPE_COMMAND, 0);
                 request.encodeFixed(at.asSlice(Header.SIZE));
             }
             if (batchSlice == null || batchSlice.byteSize() != (long) one * count) {
@@ -751,7 +751,7 @@ public final class Connection implements AutoCloseable {
             checkOpen();
             msgId = nextMsgId();
         }
-        send(msgId, request, fds, true);
+        send(msgId, request.command().code(), request, fds, true);
     }
 
     private Call register(Command command, MemorySegment replyBuffer) throws IOException {
@@ -1234,9 +1234,10 @@ public final class Connection implements AutoCloseable {
         socket.send(fds, heldH, heldD, head, data); // empty parts are skipped; no array (see UnixSocket)
     }
 
-    private void send(int msgId, Request request, int[] fds, boolean noReply) throws IOException {
+    /** Sends a command; {@code cmd} is its code (from the registered call: no load of the Command object). */
+    private void send(int msgId, int cmd, Request request, int[] fds, boolean noReply) throws IOException {
         int flags = Header.TYPE_COMMAND | (noReply ? Header.FLAG_NO_REPLY : 0);
-        sendMessage(msgId, request.command().code(), flags, request.fixedSize(), request, request.data(), fds);
+        sendMessage(msgId, cmd, flags, request.fixedSize(), request, request.data(), fds);
     }
 
     private void sendMessage(int msgId, int cmd, int flags, int fixed, io.vfu.core.protocol.Payload payload,

@@ -26,6 +26,11 @@ public final class MigrationController {
 
     private final MigrationHandler handler;
     private volatile MigrationState state = MigrationState.RUNNING;
+    /**
+     * The commands {@link #gate} lets through in {@code state}, a bit per command code, kept with it: the hot
+     * paths test one int instead of following the state object into a switch (two more cache lines per message).
+     */
+    private volatile int allowed = allowedIn(MigrationState.RUNNING);
 
     public MigrationController(MigrationHandler handler) {
         this.handler = handler;
@@ -64,7 +69,7 @@ public final class MigrationController {
             try {
                 handler.transition(from, next);
             } catch (MigrationHandler.DeviceErrorException e) {
-                state = MigrationState.ERROR;
+                enter(MigrationState.ERROR);
                 log.warn("migration arc {} -> {} broke the device: {}", from, next, e.getMessage());
                 throw new VfioUserException(Errno.EIO, "MIG_DEVICE_STATE: " + from + " -> " + next
                         + " failed, device in ERROR: " + e.getMessage());
@@ -72,12 +77,12 @@ public final class MigrationController {
                 throw new VfioUserException(e.errno(), "MIG_DEVICE_STATE: " + from + " -> " + next + " failed ("
                         + e.detail() + "); device stays in " + from);
             } catch (RuntimeException e) {
-                state = MigrationState.ERROR;
+                enter(MigrationState.ERROR);
                 log.error("migration arc {} -> {} threw", from, next, e);
                 throw new VfioUserException(Errno.EIO, "MIG_DEVICE_STATE: " + from + " -> " + next
                         + " threw " + e + "; device in ERROR");
             }
-            state = next;
+            enter(next);
         }
         return path;
     }
@@ -85,13 +90,18 @@ public final class MigrationController {
     /** DEVICE_RESET: ERROR goes back to RUNNING (spec §11.1); any other state is kept (libvfio-user, §9.3). */
     public void afterReset() {
         if (state == MigrationState.ERROR) {
-            state = MigrationState.RUNNING;
+            enter(MigrationState.RUNNING);
         }
     }
 
     /** Forces a state without device involvement (used after a lost connection left a load incomplete). */
     void force(MigrationState s) {
+        enter(s);
+    }
+
+    private void enter(MigrationState s) {
         state = s;
+        allowed = allowedIn(s);
     }
 
     /** MIG_DATA_READ: fills {@code dst}, returns the byte count; only in PRE_COPY, PRE_COPY_P2P and STOP_COPY. */
@@ -123,11 +133,29 @@ public final class MigrationController {
      * everything a destination needs to set up. ERROR accepts DEVICE_FEATURE and DEVICE_RESET.
      */
     public void gate(Command command) {
-        if (command == Command.VERSION) {
-            return; // a new client must be able to attach to a stopped device (e.g. a migration destination)
+        gate(command, 1 << command.code());
+    }
+
+    /** {@link #gate(Command)} for the hot paths: {@code bit} is {@code 1 << command.code()} (a constant there). */
+    public void gate(Command command, int bit) {
+        if ((allowed & bit) == 0) {
+            throw new VfioUserException(Errno.EINVAL, command + ": not allowed while the device is in " + state);
         }
-        MigrationState s = state;
-        boolean allowed = switch (s) {
+    }
+
+    private static int allowedIn(MigrationState s) {
+        int mask = 0;
+        for (Command c : Command.values()) {
+            // VERSION always: a new client must be able to attach to a stopped device (e.g. a destination)
+            if (c == Command.VERSION || allowedIn(s, c)) {
+                mask |= 1 << c.code();
+            }
+        }
+        return mask;
+    }
+
+    private static boolean allowedIn(MigrationState s, Command command) {
+        return switch (s) {
             case STOP -> command == Command.REGION_READ || command == Command.REGION_WRITE
                     || command == Command.REGION_WRITE_MULTI || command == Command.DEVICE_FEATURE
                     || command == Command.MIG_DATA_READ || command == Command.DEVICE_GET_INFO
@@ -140,9 +168,6 @@ public final class MigrationController {
                     && command != Command.MIG_DATA_WRITE;
             default -> true;
         };
-        if (!allowed) {
-            throw new VfioUserException(Errno.EINVAL, command + ": not allowed while the device is in " + s);
-        }
     }
 
     private void requireSupported() {

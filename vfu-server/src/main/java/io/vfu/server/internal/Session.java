@@ -62,6 +62,15 @@ public final class Session implements CommandHandler, AutoCloseable {
     private static final Logger log = LoggerFactory.getLogger(Session.class);
 
     private final DeviceRuntime runtime;
+    /** runtime.migration(), kept here: the hot paths gate every command on it. */
+    private final MigrationController migration;
+    // Command codes as constants: comparing with Command.X.code() loads the enum object per message.
+    private static final int REGION_READ = Command.REGION_READ.code();
+    private static final int REGION_WRITE = Command.REGION_WRITE.code();
+    private static final int MIG_DATA_READ = Command.MIG_DATA_READ.code();
+    private static final int REGION_READ_BIT = 1 << REGION_READ;
+    private static final int REGION_WRITE_BIT = 1 << REGION_WRITE;
+    private static final int MIG_DATA_READ_BIT = 1 << MIG_DATA_READ;
     private final ServerSettings settings;
     private final Connection connection;
     private final Arena arena = Arena.ofShared();
@@ -97,6 +106,7 @@ public final class Session implements CommandHandler, AutoCloseable {
 
     public Session(DeviceRuntime runtime, UnixSocket socket, ServerSettings settings) {
         this.runtime = runtime;
+        this.migration = runtime.migration();
         this.settings = settings;
         TransportLimits limits = TransportLimits.DEFAULT
                 .withMaxMessageSize(settings.maxDataXferSize() + 4096)
@@ -129,19 +139,19 @@ public final class Session implements CommandHandler, AutoCloseable {
     public Response handle(int msgId, int cmd, long msgSize, int flags, MemorySegment payload, FdList fds)
             throws IOException {
         if (negotiated && fds.isEmpty()) {
-            if (cmd == Command.REGION_READ.code()) {
-                runtime.migration().gate(Command.REGION_READ);
+            if (cmd == REGION_READ) {
+                migration.gate(Command.REGION_READ, REGION_READ_BIT);
                 RegionReadRequest.check(payload);
                 return regionRead(RegionAccess.offsetOf(payload), RegionAccess.regionOf(payload),
                         RegionAccess.countOf(payload));
             }
-            if (cmd == Command.REGION_WRITE.code()) {
-                runtime.migration().gate(Command.REGION_WRITE);
+            if (cmd == REGION_WRITE) {
+                migration.gate(Command.REGION_WRITE, REGION_WRITE_BIT);
                 RegionWriteRequest.check(payload);
                 return regionWrite(payload);
             }
-            if (cmd == Command.MIG_DATA_READ.code()) {
-                runtime.migration().gate(Command.MIG_DATA_READ);
+            if (cmd == MIG_DATA_READ) {
+                migration.gate(Command.MIG_DATA_READ, MIG_DATA_READ_BIT);
                 return migDataRead(MigDataReadRequest.checkedSize(payload));
             }
         }
