@@ -1141,8 +1141,8 @@ public final class VfioUserClient implements AutoCloseable {
         }
 
         /**
-         * Starts requests into every free slot, with one send; with an estimate, only as many as it still covers,
-         * then the one small request that checks for the end.
+         * Starts requests up to the current {@link #limit} (grown first, except for the first batch), with one
+         * send; with an estimate, only as many as it still covers, then the one small request that checks for the end.
          */
         private void refill() throws IOException {
             if (firstBatchSent) {
