@@ -435,7 +435,11 @@ final class Native {
 
     /** poll(2) once: returns the count, or {@code -1} on EINTR (the caller recomputes its timeout). */
     static int pollOnce(Arena arena, MemorySegment fds, long nfds, int timeoutMillis) throws LinuxException {
-        MemorySegment err = errnoSegment(arena);
+        return pollOnce(errnoSegment(arena), fds, nfds, timeoutMillis);
+    }
+
+    /** As {@link #pollOnce(Arena, MemorySegment, long, int)} with a caller-provided errno capture segment. */
+    static int pollOnce(MemorySegment err, MemorySegment fds, long nfds, int timeoutMillis) throws LinuxException {
         try {
             int r = (int) POLL.invokeExact(err, fds, nfds, timeoutMillis);
             if (r >= 0) {

@@ -88,6 +88,22 @@ public final class Poll {
         }
     }
 
+    /**
+     * Whether {@code fd} has any of {@code events} right now (timeout 0), with a caller-provided pollfd
+     * ({@link Native#POLLFD}) and errno segment: nothing allocated (a connection asks this once per message
+     * while replies are held back).
+     */
+    static boolean readyNow(MemorySegment pollfd, MemorySegment err, int fd, short events) throws LinuxException {
+        pollfd.set(JAVA_INT, 0, fd);
+        pollfd.set(JAVA_SHORT, EVENTS, events);
+        pollfd.set(JAVA_SHORT, REVENTS, (short) 0);
+        int r;
+        do {
+            r = Native.pollOnce(err, pollfd, 1, 0);
+        } while (r < 0); // EINTR
+        return r > 0 && pollfd.get(JAVA_SHORT, REVENTS) != 0;
+    }
+
     /** poll(2) over a prepared pollfd array, EINTR repeated with the remaining time. */
     static int poll(Arena arena, MemorySegment set, long nfds, long timeoutMillis) throws LinuxException {
         // Timeouts beyond ~292 years overflow nanoTime arithmetic: treat them as forever.

@@ -68,10 +68,13 @@ public final class UnixSocket implements AutoCloseable {
         final MemorySegment iov;
         final MemorySegment control;
         final MemorySegment err;
+        /** A pollfd for {@link #awaitReadable} without waiting. */
+        final MemorySegment pollfd;
         final int iovMax;
 
         IoScratch(Arena arena, int iovMax, int maxFds) {
             this.iovMax = iovMax;
+            this.pollfd = arena.allocate(Native.POLLFD);
             this.msg = arena.allocate(Native.MSGHDR);
             this.iov = arena.allocate(Native.IOVEC, iovMax);
             this.control = maxFds > 0 ? arena.allocate(Native.cmsgSpace(4L * maxFds), 8) : MemorySegment.NULL;
@@ -674,6 +677,13 @@ public final class UnixSocket implements AutoCloseable {
     public boolean awaitReadable(long timeoutMillis) throws IOException {
         int fd = owner.acquire("poll");
         try {
+            if (timeoutMillis == 0 && receiveLock.tryLock()) {
+                try {
+                    return Poll.readyNow(receiveScratch.pollfd, receiveScratch.err, fd, Poll.POLLIN);
+                } finally {
+                    receiveLock.unlock();
+                }
+            }
             return Poll.pollOne(fd, Poll.POLLIN, timeoutMillis) != 0;
         } finally {
             owner.release();
