@@ -406,9 +406,12 @@ class UnixSocketTest {
             assertThat(b.awaitReadable(0)).isFalse();
             assertThat(b.awaitReadable(20)).isFalse();
             a.send(null, pattern(arena, 1, 0));
+            assertThat(b.awaitReadable(0)).as("without waiting, data there").isTrue();
             assertThat(b.awaitReadable(-1)).isTrue();
             b.receive(arena.allocate(1), new FdList());
+            assertThat(b.awaitReadable(0)).as("without waiting, data taken").isFalse();
             a.shutdown(false, true);
+            assertThat(b.awaitReadable(0)).as("without waiting, hang-up").isTrue();
             assertThat(b.awaitReadable(10_000)).as("hang-up counts as readable").isTrue();
         }
     }
