@@ -22,6 +22,7 @@ import io.vfu.core.protocol.IrqInfoReply;
 import io.vfu.core.protocol.IrqInfoRequest;
 import io.vfu.core.protocol.MigDataReadReply;
 import io.vfu.core.protocol.MigDataReadRequest;
+import io.vfu.core.protocol.MigDataWriteReply;
 import io.vfu.core.protocol.MigDataWriteRequest;
 import io.vfu.core.protocol.MigrationFeatures;
 import io.vfu.core.protocol.MigrationPathPlanner;
@@ -47,6 +48,7 @@ import io.vfu.core.protocol.VfioUserException;
 import io.vfu.core.protocol.Wire;
 import io.vfu.core.transport.Connection;
 import io.vfu.core.transport.ReceivedReply;
+import io.vfu.core.transport.SpareBuffer;
 import io.vfu.core.transport.TransportLimits;
 import java.io.IOException;
 import java.io.InputStream;
@@ -592,9 +594,9 @@ public final class VfioUserClient implements AutoCloseable {
                 if (got != RegionWriteReply.SIZE) {
                     RegionWriteReply.decode(reply.asSlice(0, got)); // throws EINVAL with the details
                 }
-                replyOffset = Wire.u64(reply, 0);
-                replyRegion = Wire.u32(reply, 8);
-                replyCount = Wire.u32(reply, 12);
+                replyOffset = RegionAccess.offsetOf(reply);
+                replyRegion = RegionAccess.regionOf(reply);
+                replyCount = RegionAccess.countOf(reply);
             } finally {
                 writeReplyBuffer.setRelease(reply); // the next getAndSet orders it
             }
@@ -993,15 +995,12 @@ public final class VfioUserClient implements AutoCloseable {
             int slots = hold != null ? 1 : window;
             // The reply buffers are kept for the next call (pre-copy reads in rounds): allocating and faulting in
             // megabytes per call cost more than a short round of reads. One caller at a time takes them.
-            MemorySegment buffers = migReadBuffers.getAndSet(null);
-            if (buffers == null || buffers.byteSize() < slot * slots) {
-                buffers = Arena.ofAuto().allocate(slot * slots, 8);
-            }
+            MemorySegment buffers = migReadBuffers.take(slot * slots);
             try {
                 MigDataReadRequest request = new MigDataReadRequest(size); // immutable: one for every chunk
                 return new ReadPipeline(main, hold, request, buffers, slot, slots, window, expectedBytes).run(sink, size);
             } finally {
-                migReadBuffers.set(buffers); // run() returned: no reply lands in them any more
+                migReadBuffers.giveBack(buffers); // run() returned: no reply lands in them any more
             }
         } finally {
             if (hold != null) {
@@ -1011,8 +1010,7 @@ public final class VfioUserClient implements AutoCloseable {
     }
 
     /** Reply buffers of {@link #readMigrationData}, kept between calls (freed with the client, by the GC). */
-    private final java.util.concurrent.atomic.AtomicReference<MemorySegment> migReadBuffers =
-            new java.util.concurrent.atomic.AtomicReference<>();
+    private final SpareBuffer migReadBuffers = new SpareBuffer(0);
 
     /**
      * Requests in flight while reading migration data: up to 4 for small chunks, where the per-chunk round trip
@@ -1248,8 +1246,11 @@ public final class VfioUserClient implements AutoCloseable {
         private final Connection connection;
         private final long maxChunk;
         private final Arena arena = Arena.ofConfined();
-        /** A reply buffer per ring slot (MIG_DATA_WRITE replies are empty: the room is never used). */
-        private final MemorySegment[] replies = new MemorySegment[MAX_WINDOW];
+        /**
+         * The reply buffer of every command in flight: a MIG_DATA_WRITE reply is empty (§11.6), so nothing is
+         * kept in it; its 8 bytes only let a non-empty reply arrive and be refused (see finishOldest).
+         */
+        private final MemorySegment reply = arena.allocate(8, 8);
         private final Connection.Call[] calls = new Connection.Call[MAX_WINDOW];
         private int head;
         private int inFlight;
@@ -1260,10 +1261,6 @@ public final class VfioUserClient implements AutoCloseable {
         private MigrationDataWriter(Connection connection, long maxChunk) {
             this.connection = connection;
             this.maxChunk = maxChunk;
-            MemorySegment all = arena.allocate(8L * MAX_WINDOW, 8);
-            for (int i = 0; i < MAX_WINDOW; i++) {
-                replies[i] = all.asSlice(8L * i, 8);
-            }
         }
 
         /**
@@ -1300,7 +1297,7 @@ public final class VfioUserClient implements AutoCloseable {
                 throw reported();
             }
             int i = (head + inFlight) % MAX_WINDOW;
-            calls[i] = connection.startInto(new MigDataWriteRequest(chunk), replies[i]);
+            calls[i] = connection.startInto(new MigDataWriteRequest(chunk), reply);
             inFlight++;
         }
 
@@ -1325,7 +1322,10 @@ public final class VfioUserClient implements AutoCloseable {
             head = (head + 1) % MAX_WINDOW;
             inFlight--;
             try {
-                connection.finishInto(call);
+                long got = connection.finishInto(call);
+                if (got != MigDataWriteReply.SIZE) {
+                    MigDataWriteReply.decode(reply.asSlice(0, got)); // refused (EINVAL), like an error reply
+                }
             } catch (IOException e) {
                 if (failure == null) {
                     failure = e;

@@ -359,8 +359,7 @@ class ClientCallsTest {
                 position.addAndGet(n);
                 return paddedMigDataReply(r, stream, at, n);
             });
-            server.on(Command.DEVICE_FEATURE, (s, c) -> Response.of(DeviceFeatureReply.get(DeviceFeature.MIG_DEVICE_STATE,
-                    new FeaturePayload.MigDeviceState(MigrationState.STOP_COPY.wireValue()))));
+            reportsState(server, MigrationState.STOP_COPY);
             try (VfioUserClient client = ClientTestSupport.connect(dir, ClientTestSupport.options().build())) {
                 ByteArrayOutputStream out = new ByteArrayOutputStream();
                 long got = client.readMigrationData(chunk -> out.writeBytes(chunk.toArray(ValueLayout.JAVA_BYTE)),
@@ -434,8 +433,7 @@ class ClientCallsTest {
                 seg.set(Wire.U32, 4, (int) r.size());
                 return Response.of(RawReply.of(Command.MIG_DATA_READ, p));
             });
-            server.on(Command.DEVICE_FEATURE, (s, c) -> Response.of(DeviceFeatureReply.get(DeviceFeature.MIG_DEVICE_STATE,
-                    new FeaturePayload.MigDeviceState(MigrationState.STOP_COPY.wireValue()))));
+            reportsState(server, MigrationState.STOP_COPY);
             try (VfioUserClient client = ClientTestSupport.connect(dir, ClientTestSupport.options().build())) {
                 List<Long> chunks = new ArrayList<>();
                 assertThatThrownBy(() -> client.readMigrationData(chunk -> chunks.add(chunk.byteSize()), 4096))
@@ -444,6 +442,38 @@ class ClientCallsTest {
                 assertThat(requests.get()).as("requests were in flight together").isGreaterThan(3);
                 // Every reply to a request in flight was consumed: the next call gets its own reply.
                 assertThat(client.migrationState()).isEqualTo(MigrationState.STOP_COPY);
+            }
+        }
+    }
+
+    /** The fake server answers DEVICE_FEATURE GET MIG_DEVICE_STATE with {@code state}. */
+    private static void reportsState(FakeServer server, MigrationState state) {
+        server.on(Command.DEVICE_FEATURE, (s, c) -> Response.of(DeviceFeatureReply.get(DeviceFeature.MIG_DEVICE_STATE,
+                new FeaturePayload.MigDeviceState(state.wireValue()))));
+    }
+
+    /** Writes {@code chunk} {@code n} times through a {@link VfioUserClient.MigrationDataWriter}, closed at the end. */
+    private static void writeThroughAWriter(VfioUserClient client, MemorySegment chunk, int n) throws Exception {
+        try (VfioUserClient.MigrationDataWriter writer = client.migrationDataWriter()) {
+            for (int i = 0; i < n; i++) {
+                writer.write(chunk);
+            }
+        }
+    }
+
+    /** A MIG_DATA_WRITE reply must be empty (§11.6): a pipelined write refuses one with a payload, as a single write does. */
+    @Test
+    void aMigrationWriteReplyWithAPayloadIsRefused() throws Exception {
+        AtomicInteger writes = new AtomicInteger();
+        try (FakeServer server = FakeServer.start(ClientTestSupport.socket(dir))) {
+            server.on(Command.MIG_DATA_WRITE, (s, c) -> writes.incrementAndGet() == 3
+                    ? Response.of(RawReply.of(Command.MIG_DATA_WRITE, new byte[8]))
+                    : Response.of(new MigDataWriteReply()));
+            reportsState(server, MigrationState.RESUMING);
+            try (VfioUserClient client = ClientTestSupport.connect(dir, ClientTestSupport.options().build())) {
+                MemorySegment chunk = MemorySegment.ofArray(new byte[512]);
+                assertThatThrownBy(() -> writeThroughAWriter(client, chunk, 5)).isInstanceOfSatisfying(VfioUserException.class, e -> assertThat(e.errno()).isEqualTo(Errno.EINVAL));
+                assertThat(client.migrationState()).as("every reply consumed").isEqualTo(MigrationState.RESUMING);
             }
         }
     }
@@ -458,18 +488,11 @@ class ClientCallsTest {
                 }
                 return Response.of(new MigDataWriteReply());
             });
-            server.on(Command.DEVICE_FEATURE, (s, c) -> Response.of(DeviceFeatureReply.get(DeviceFeature.MIG_DEVICE_STATE,
-                    new FeaturePayload.MigDeviceState(MigrationState.RESUMING.wireValue()))));
+            reportsState(server, MigrationState.RESUMING);
             try (VfioUserClient client = ClientTestSupport.connect(dir, ClientTestSupport.options().build())) {
                 MemorySegment chunk = MemorySegment.ofArray(new byte[512]);
                 // Through try-with-resources: the failure surfaces from a later write or from close, exactly once.
-                assertThatThrownBy(() -> {
-                    try (VfioUserClient.MigrationDataWriter writer = client.migrationDataWriter()) {
-                        for (int i = 0; i < 8; i++) {
-                            writer.write(chunk);
-                        }
-                    }
-                }).isInstanceOfSatisfying(VfioUserException.class, e -> {
+                assertThatThrownBy(() -> writeThroughAWriter(client, chunk, 8)).isInstanceOfSatisfying(VfioUserException.class, e -> {
                     assertThat(e.errno()).isEqualTo(Errno.EINVAL);
                     assertThat(e.getSuppressed()).isEmpty();
                 });

@@ -294,9 +294,7 @@ public final class UnixSocket implements AutoCloseable {
         int nfds = checkFds(fds);
         long total = 0;
         for (int i = 0; i < parts.length; i++) {
-            if (parts[i] == null || !parts[i].isNative()) {
-                requireNative(parts[i], "part " + i); // builds the message only when it fails
-            }
+            checkPart(parts[i], i);
             total += parts[i].byteSize();
         }
         if (!nothingToSend(total, nfds)) {
@@ -320,22 +318,21 @@ public final class UnixSocket implements AutoCloseable {
      */
     public void send(int[] fds, MemorySegment p0, MemorySegment p1, MemorySegment p2, MemorySegment p3)
             throws IOException {
-        if (p0 == null || !p0.isNative()) {
-            requireNative(p0, "part 0");
-        }
-        if (p1 == null || !p1.isNative()) {
-            requireNative(p1, "part 1");
-        }
-        if (p2 == null || !p2.isNative()) {
-            requireNative(p2, "part 2");
-        }
-        if (p3 == null || !p3.isNative()) {
-            requireNative(p3, "part 3");
-        }
+        checkPart(p0, 0);
+        checkPart(p1, 1);
+        checkPart(p2, 2);
+        checkPart(p3, 3);
         int nfds = checkFds(fds);
         long total = p0.byteSize() + p1.byteSize() + p2.byteSize() + p3.byteSize();
         if (!nothingToSend(total, nfds)) {
             sendLocked(fds, nfds, p0, p1, p2, p3, null, total);
+        }
+    }
+
+    /** A part must be a native segment (the message naming it is built only when it is not). */
+    private static void checkPart(MemorySegment part, int index) {
+        if (part == null || !part.isNative()) {
+            requireNative(part, "part " + index);
         }
     }
 

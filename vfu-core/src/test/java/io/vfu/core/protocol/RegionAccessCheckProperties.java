@@ -5,6 +5,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import io.vfu.core.linux.Errno;
 import java.lang.foreign.MemorySegment;
 import java.util.function.Consumer;
+import java.util.function.Function;
 import net.jqwik.api.Arbitraries;
 import net.jqwik.api.Arbitrary;
 import net.jqwik.api.ForAll;
@@ -19,29 +20,30 @@ class RegionAccessCheckProperties {
 
     @Property(tries = 2000)
     void regionReadRequestCheckAgreesWithDecode(@ForAll("headers") byte[] bytes) {
-        MemorySegment p = MemorySegment.ofArray(bytes);
-        assertSameVerdict(p, RegionReadRequest::check, RegionReadRequest::decode);
-        if (accepts(p, RegionReadRequest::check)) {
-            RegionReadRequest r = RegionReadRequest.decode(p);
-            assertThat(new long[] {RegionAccess.offsetOf(p), RegionAccess.regionOf(p), RegionAccess.countOf(p)})
-                    .containsExactly(r.offset(), r.region(), r.count());
-        }
+        assertCheckAgreesWithDecode(bytes, RegionReadRequest::check, RegionReadRequest::decode,
+                r -> new long[] {r.offset(), r.region(), r.count()});
     }
 
     @Property(tries = 2000)
     void regionReadReplyCheckAgreesWithDecode(@ForAll("withData") byte[] bytes) {
-        MemorySegment p = MemorySegment.ofArray(bytes);
-        assertSameVerdict(p, RegionReadReply::check, RegionReadReply::decode);
+        assertCheckAgreesWithDecode(bytes, RegionReadReply::check, RegionReadReply::decode,
+                r -> new long[] {r.offset(), r.region(), r.count()});
     }
 
     @Property(tries = 2000)
     void regionWriteRequestCheckAgreesWithDecode(@ForAll("withData") byte[] bytes) {
+        assertCheckAgreesWithDecode(bytes, RegionWriteRequest::check, RegionWriteRequest::decode,
+                w -> new long[] {w.offset(), w.region(), w.count()});
+    }
+
+    /** Same verdict (and errno); where both accept, {@link RegionAccess} reads the fields the record holds. */
+    private static <T> void assertCheckAgreesWithDecode(byte[] bytes, Consumer<MemorySegment> check,
+                                                        Function<MemorySegment, T> decode, Function<T, long[]> fields) {
         MemorySegment p = MemorySegment.ofArray(bytes);
-        assertSameVerdict(p, RegionWriteRequest::check, RegionWriteRequest::decode);
-        if (accepts(p, RegionWriteRequest::check)) {
-            RegionWriteRequest w = RegionWriteRequest.decode(p);
+        assertSameVerdict(p, check, decode::apply);
+        if (accepts(p, check)) {
             assertThat(new long[] {RegionAccess.offsetOf(p), RegionAccess.regionOf(p), RegionAccess.countOf(p)})
-                    .containsExactly(w.offset(), w.region(), w.count());
+                    .containsExactly(fields.apply(decode.apply(p)));
         }
     }
 

@@ -7,11 +7,10 @@ import io.vfu.core.protocol.DmaWriteReply;
 import io.vfu.core.protocol.DmaWriteRequest;
 import io.vfu.core.protocol.VfioUserException;
 import io.vfu.core.transport.Connection;
+import io.vfu.core.transport.SpareBuffer;
 import io.vfu.server.dma.DmaMessenger;
 import java.io.IOException;
-import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
-import java.util.concurrent.atomic.AtomicReference;
 
 /**
  * DMA_READ/DMA_WRITE to the client (protocol reference §7.3), on the twin socket when there is one. The
@@ -25,7 +24,7 @@ final class ConnectionDmaMessenger implements DmaMessenger {
      * no allocation and zero-fill of up to max_data_xfer_size bytes per DMA_READ, which had cost the server more
      * than the rest of its side of the message.
      */
-    private final AtomicReference<MemorySegment> spare = new AtomicReference<>();
+    private final SpareBuffer spare = new SpareBuffer(4096);
 
     ConnectionDmaMessenger(Connection connection, long maxTransfer) {
         this.connection = connection;
@@ -35,7 +34,7 @@ final class ConnectionDmaMessenger implements DmaMessenger {
     @Override
     public void dmaRead(long iova, MemorySegment dst) throws IOException {
         long n = dst.byteSize();
-        MemorySegment buffer = take(DmaReadReply.FIXED_SIZE + n);
+        MemorySegment buffer = spare.take(DmaReadReply.FIXED_SIZE + n);
         try {
             long got = connection.callInto(new DmaReadRequest(iova, n), buffer.asSlice(0, DmaReadReply.FIXED_SIZE + n));
             DmaReadReply reply = DmaReadReply.decode(buffer.asSlice(0, got));
@@ -45,13 +44,13 @@ final class ConnectionDmaMessenger implements DmaMessenger {
             }
             dst.copyFrom(reply.data());
         } finally {
-            spare.set(buffer); // callInto returned: nothing is written into it any more
+            spare.giveBack(buffer); // callInto returned: nothing is written into it any more
         }
     }
 
     @Override
     public void dmaWrite(long iova, MemorySegment src) throws IOException {
-        MemorySegment buffer = take(DmaWriteReply.SIZE);
+        MemorySegment buffer = spare.take(DmaWriteReply.SIZE);
         try {
             long got = connection.callInto(new DmaWriteRequest(iova, src), buffer.asSlice(0, DmaWriteReply.SIZE));
             DmaWriteReply reply = DmaWriteReply.decode(buffer.asSlice(0, got));
@@ -60,17 +59,8 @@ final class ConnectionDmaMessenger implements DmaMessenger {
                         + reply.count() + ", sent " + iova + "+" + src.byteSize());
             }
         } finally {
-            spare.set(buffer);
+            spare.giveBack(buffer);
         }
-    }
-
-    /** The kept reply buffer if it is free and large enough, else a new one (kept afterwards instead). */
-    private MemorySegment take(long size) {
-        MemorySegment b = spare.getAndSet(null);
-        if (b == null || b.byteSize() < size) {
-            b = Arena.ofAuto().allocate(Math.max(size, 4096), 8); // freed by the GC once no longer kept
-        }
-        return b;
     }
 
     @Override

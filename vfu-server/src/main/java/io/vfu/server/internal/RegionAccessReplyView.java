@@ -1,6 +1,7 @@
 package io.vfu.server.internal;
 
 import io.vfu.core.protocol.Command;
+import io.vfu.core.protocol.RegionAccess;
 import io.vfu.core.protocol.RegionReadReply;
 import io.vfu.core.protocol.Reply;
 import io.vfu.core.protocol.Wire;
@@ -53,9 +54,7 @@ final class RegionAccessReplyView implements Reply {
 
     @Override
     public void encodeFixed(MemorySegment dst) {
-        Wire.putU64(dst, 0, offset);
-        Wire.putU32(dst, 8, region);
-        Wire.putU32(dst, 12, count);
+        RegionAccess.encode(dst, offset, region, count);
     }
 
     @Override
