@@ -62,6 +62,11 @@ final class Native {
     static final int SC_PAGESIZE = 30;
     /** Kernel limit of fds in one SCM_RIGHTS message (include/net/scm.h SCM_MAX_FD). */
     static final int SCM_MAX_FD = 253;
+    /** {@code sa_flags}: the handler takes siginfo (sa_sigaction) / interrupted calls restart. */
+    static final int SA_SIGINFO = 4;
+    static final int SA_RESTART = 0x10000000;
+    /** {@code __SIGRTMAX}: the kernel's highest signal number (_NSIG) on x86-64 and aarch64. */
+    static final int SIGRTMAX = 64;
     /** Maximum iovec entries per sendmsg (UIO_MAXIOV). */
     static final int IOV_MAX = 1024;
     /** {@code sizeof(sun_path)}. */
@@ -125,6 +130,25 @@ final class Native {
     static final StructLayout POLLFD = MemoryLayout.structLayout(
             JAVA_INT.withName("fd"), JAVA_SHORT.withName("events"), JAVA_SHORT.withName("revents"))
             .withName("pollfd");
+
+    /**
+     * glibc's {@code struct sigaction} (the generic layout, used by x86-64 and aarch64) — 152 bytes.
+     * <pre>
+     *   0 sa_handler / sa_sigaction  void*
+     *   8 sa_mask                    sigset_t (1024 bits)
+     * 136 sa_flags                   int (+4 padding)
+     * 144 sa_restorer                void* (set by glibc)
+     * </pre>
+     */
+    static final StructLayout SIGACTION_LAYOUT = MemoryLayout.structLayout(
+            ADDRESS.withName("sa_handler"),
+            MemoryLayout.sequenceLayout(16, JAVA_LONG).withName("sa_mask"),
+            JAVA_INT.withName("sa_flags"),
+            MemoryLayout.paddingLayout(4),
+            ADDRESS.withName("sa_restorer")).withName("sigaction");
+
+    static final long SA_HANDLER = SIGACTION_LAYOUT.byteOffset(MemoryLayout.PathElement.groupElement("sa_handler"));
+    static final long SA_FLAGS = SIGACTION_LAYOUT.byteOffset(MemoryLayout.PathElement.groupElement("sa_flags"));
 
     /** {@code struct ucred { pid_t pid; uid_t uid; gid_t gid; }} — 12 bytes. */
     static final StructLayout UCRED = MemoryLayout.structLayout(
@@ -190,6 +214,10 @@ final class Native {
     /** {@code int fcntl(int fd, int cmd, ...)}: bound with one variadic int argument. */
     private static final MethodHandle FCNTL_INT = bindVariadic("fcntl", 2, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT);
     private static final MethodHandle SYSCONF = bind("sysconf", JAVA_LONG, JAVA_INT);
+    private static final MethodHandle GETTID = bind("gettid", JAVA_INT);
+    private static final MethodHandle GETPID = bind("getpid", JAVA_INT);
+    private static final MethodHandle TGKILL = bind("tgkill", JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT);
+    private static final MethodHandle SIGACTION = bind("sigaction", JAVA_INT, JAVA_INT, ADDRESS, ADDRESS);
 
     private static String checkAccess() {
         if (!Native.class.getModule().isNativeAccessEnabled()) {
@@ -388,6 +416,56 @@ final class Native {
         } catch (Throwable t) {
             throw rethrow(t);
         }
+    }
+
+    /**
+     * recvmsg(2) once, NOT retried on EINTR: returns the result, {@code -1} with errno in {@code err} (the caller
+     * decides whether an interrupted receive is retried).
+     */
+    static long recvmsgOnce(MemorySegment err, int fd, MemorySegment msg, int flags) {
+        try {
+            return (long) RECVMSG.invokeExact(err, fd, msg, flags);
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
+    /** gettid(2): the calling (carrier) thread's kernel id. */
+    static int gettid(Arena arena) {
+        try {
+            return (int) GETTID.invokeExact(errnoSegment(arena));
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
+    /** getpid(2). */
+    static int getpid(Arena arena) {
+        try {
+            return (int) GETPID.invokeExact(errnoSegment(arena));
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
+    /** tgkill(2): signals one thread of a thread group; returns 0 or the errno (e.g. ESRCH). */
+    static int tgkill(MemorySegment err, int tgid, int tid, int sig) {
+        try {
+            int r = (int) TGKILL.invokeExact(err, tgid, tid, sig);
+            return r == 0 ? 0 : errno(err);
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
+    /** sigaction(2); {@code act} or {@code old} may be {@link MemorySegment#NULL}. */
+    static void sigaction(Arena arena, int sig, MemorySegment act, MemorySegment old) throws LinuxException {
+        simple("sigaction", arena, "signal " + sig, err -> (int) SIGACTION.invokeExact(err, sig, act, old));
+    }
+
+    /** The address of a libc function (for a signal handler that is plain C). */
+    static MemorySegment libcFunction(String name) {
+        return LIBC.find(name).orElseThrow(() -> new UnsatisfiedLinkError("libc function not found: " + name));
     }
 
     static void setsockopt(Arena arena, int fd, int level, int name, MemorySegment value) throws LinuxException {

@@ -22,6 +22,7 @@ import java.nio.file.attribute.PosixFilePermission;
 import java.util.EnumSet;
 import java.util.Objects;
 import java.util.Set;
+import java.util.concurrent.TimeUnit;
 import java.util.concurrent.locks.ReentrantLock;
 
 /**
@@ -89,9 +90,16 @@ public final class UnixSocket implements AutoCloseable {
     private final ReentrantLock receiveLock = new ReentrantLock();
     /** Native msghdr/iovec/control/errno reused by every send (guarded by sendLock). */
     private final IoScratch sendScratch = new IoScratch(Arena.ofAuto(), SCRATCH_IOVECS, MAX_FDS);
-    /** The same for receives (guarded by receiveLock; a concurrent receive uses a temporary one). */
+    /**
+     * The same for receives (guarded by receiveLock; a concurrent receive uses a temporary one, or waits its turn
+     * when a receive timeout is set).
+     */
     private final IoScratch receiveScratch = new IoScratch(Arena.ofAuto(), 2, MAX_FDS);
     private volatile int maxFds = DEFAULT_MAX_FDS;
+    /** The receive timeout when {@link ReceiveWatchdog} bounds it; null for none (or when SO_RCVTIMEO does). */
+    private volatile ReceiveWatchdog.Watch watch;
+    /** Orders changes of {@link #watch}. */
+    private final Object watchLock = new Object();
 
     private UnixSocket(int fd, Path path, Object fileKey) {
         this.owner = new FdOwner(fd);
@@ -571,21 +579,36 @@ public final class UnixSocket implements AutoCloseable {
         try {
             if (receiveLock.tryLock()) {
                 try {
-                    return receive(receiveScratch, fd, dst, from, second, fds);
+                    return receive(receiveScratch, fd, dst, from, second, fds, watch);
+                } finally {
+                    receiveLock.unlock();
+                }
+            }
+            ReceiveWatchdog.Watch w = watch;
+            if (w != null) {
+                // A watch follows one receiving thread at a time: wait for the current one (its receive is bounded).
+                if (!receiveLock.tryLock(w.timeoutNanos, TimeUnit.NANOSECONDS)) {
+                    throw new LinuxException("recvmsg", Native.EAGAIN);
+                }
+                try {
+                    return receive(receiveScratch, fd, dst, from, second, fds, w);
                 } finally {
                     receiveLock.unlock();
                 }
             }
             try (Arena arena = Arena.ofConfined()) {
-                return receive(new IoScratch(arena, 2, maxFds), fd, dst, from, second, fds);
+                return receive(new IoScratch(arena, 2, maxFds), fd, dst, from, second, fds, null);
             }
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new java.io.InterruptedIOException("interrupted waiting to receive");
         } finally {
             owner.release();
         }
     }
 
-    private long receive(IoScratch scratch, int fd, MemorySegment dst, long from, MemorySegment second, FdList fds)
-            throws LinuxException {
+    private long receive(IoScratch scratch, int fd, MemorySegment dst, long from, MemorySegment second, FdList fds,
+                         ReceiveWatchdog.Watch w) throws LinuxException {
         int max = maxFds;
         MemorySegment msg = scratch.msg;
         MemorySegment iov = scratch.iov;
@@ -607,7 +630,8 @@ public final class UnixSocket implements AutoCloseable {
         }
         msg.set(ADDRESS, Native.MSG_CONTROL, control);
         msg.set(JAVA_LONG, Native.MSG_CONTROLLEN, room);
-        long n = Native.recvmsg(scratch.err, fd, msg, Native.MSG_CMSG_CLOEXEC);
+        long n = w == null ? Native.recvmsg(scratch.err, fd, msg, Native.MSG_CMSG_CLOEXEC)
+                : w.recvmsg(scratch.err, fd, msg, Native.MSG_CMSG_CLOEXEC);
         int flags = msg.get(JAVA_INT, Native.MSG_FLAGS);
         long controlLen = Math.min(msg.get(JAVA_LONG, Native.MSG_CONTROLLEN), room);
         long header = Native.CMSGHDR.byteSize();
@@ -700,30 +724,59 @@ public final class UnixSocket implements AutoCloseable {
         }
     }
 
-    /** The kernel send buffer size (SO_SNDBUF), in bytes. */
     /**
-     * Sets {@code SO_RCVTIMEO}: a {@link #receive} that waits longer than {@code timeout} for data fails with
-     * {@link LinuxException} {@code EAGAIN}; {@link java.time.Duration#ZERO} waits forever (the default).
+     * Bounds each {@link #receive}: one that waits longer than {@code timeout} for data fails with
+     * {@link LinuxException} {@code EAGAIN} (what came before stays consumed; the stream is intact).
+     * {@link java.time.Duration#ZERO} waits forever (the default). A change applies to a receive already waiting.
+     *
+     * <p>{@link ReceiveWatchdog} enforces it (no kernel timer per wait, see there; the receive gives up within a
+     * few scan periods after the timeout), or {@code SO_RCVTIMEO} where its signal cannot be used.
      */
     public void receiveTimeout(java.time.Duration timeout) throws IOException {
         if (timeout.isNegative()) {
             throw new IllegalArgumentException("negative receive timeout " + timeout);
         }
         int fd = owner.acquire("setsockopt");
-        try (Arena arena = Arena.ofConfined()) {
-            MemorySegment tv = arena.allocate(16, 8);
-            long micros = timeout.toNanos() / 1000;
-            if (micros == 0 && !timeout.isZero()) {
-                micros = 1; // a tiny timeout must not mean "forever"
+        try {
+            if (ReceiveWatchdog.usable()) {
+                synchronized (watchLock) {
+                    ReceiveWatchdog.Watch w = watch;
+                    if (timeout.isZero()) {
+                        if (w != null) {
+                            watch = null;
+                            ReceiveWatchdog.unwatch(w);
+                        }
+                    } else if (w == null) {
+                        w = new ReceiveWatchdog.Watch(Math.max(1, timeout.toNanos()));
+                        watch = w;
+                        ReceiveWatchdog.watch(w);
+                    } else {
+                        w.timeoutNanos = Math.max(1, timeout.toNanos());
+                    }
+                }
+                return;
             }
-            tv.set(JAVA_LONG, 0, micros / 1_000_000);
-            tv.set(JAVA_LONG, 8, micros % 1_000_000);
-            Native.setsockopt(arena, fd, Native.SOL_SOCKET, Native.SO_RCVTIMEO, tv);
+            try (Arena arena = Arena.ofConfined()) {
+                MemorySegment tv = arena.allocate(16, 8);
+                long micros = timeout.toNanos() / 1000;
+                if (micros == 0 && !timeout.isZero()) {
+                    micros = 1; // a tiny timeout must not mean "forever"
+                }
+                tv.set(JAVA_LONG, 0, micros / 1_000_000);
+                tv.set(JAVA_LONG, 8, micros % 1_000_000);
+                Native.setsockopt(arena, fd, Native.SOL_SOCKET, Native.SO_RCVTIMEO, tv);
+            }
         } finally {
             owner.release();
         }
     }
 
+    /** The watchdog's view of this socket's receives, null without a timeout (for tests). */
+    ReceiveWatchdog.Watch receiveWatch() {
+        return watch;
+    }
+
+    /** The kernel send buffer size (SO_SNDBUF), in bytes. */
     public int sendBufferSize() throws IOException {
         return intOption(Native.SO_SNDBUF);
     }
@@ -779,6 +832,13 @@ public final class UnixSocket implements AutoCloseable {
     public void close() {
         if (!owner.close(FdOwner::shutdownQuietly)) {
             return;
+        }
+        synchronized (watchLock) {
+            ReceiveWatchdog.Watch w = watch;
+            if (w != null) {
+                watch = null;
+                ReceiveWatchdog.unwatch(w);
+            }
         }
         if (path != null) {
             try {

@@ -230,7 +230,7 @@ public final class Connection implements AutoCloseable {
             if (reader != null || callerReads) {
                 throw new IllegalStateException("connection already has a reader");
             }
-            // The reading caller blocks in recvmsg (no poll first); SO_RCVTIMEO bounds the wait.
+            // The reading caller blocks in recvmsg (no poll first); the socket's receive timeout bounds the wait.
             socket.receiveTimeout(limits.replyTimeout());
             this.handler = handler;
             callerReads = true;
@@ -327,7 +327,7 @@ public final class Connection implements AutoCloseable {
                 }
             } catch (io.vfu.core.linux.LinuxException e) {
                 if (callerReads && e.errnoValue() == Errno.EAGAIN.value()) {
-                    throw RECEIVE_TIMED_OUT; // SO_RCVTIMEO: what came so far stays staged, framing intact
+                    throw RECEIVE_TIMED_OUT; // receive timeout: what came so far stays staged, framing intact
                 }
                 throw e;
             }
@@ -952,10 +952,10 @@ public final class Connection implements AutoCloseable {
 
     /** Caller-reads mode: read the socket until our reply is in, unless another caller is reading already. */
     private Call awaitCallerReads(Call p, Duration timeout) throws IOException {
-        // Bounded by the reply timeout, or by SO_RCVTIMEO (the same duration) counted from when this thread
-        // began reading: with several callers a call may wait up to twice the timeout. The clock is read only
-        // from the second pass on: the first read is bounded by SO_RCVTIMEO (two clock reads cost ~0.4 % of a
-        // round trip here).
+        // Bounded by the reply timeout, or by the socket's receive timeout (the same duration, UnixSocket
+        // #receiveTimeout) counted from when this thread began reading: with several callers a call may wait up
+        // to twice the timeout. The clock is read only from the second pass on: the first read is bounded by the
+        // receive timeout (two clock reads cost ~0.4 % of a round trip here).
         long deadline = 0;
         boolean receiveTimedOut = false;
         for (boolean first = true; !p.isDone(); first = false) {
@@ -974,7 +974,7 @@ public final class Connection implements AutoCloseable {
                 try {
                     while (!p.isDone() && !isEndedNoProbe()) {
                         if (!readOneAsCaller()) {
-                            receiveTimedOut = true; // SO_RCVTIMEO expired with no message begun
+                            receiveTimedOut = true; // the receive timeout expired with no message begun
                             break;
                         }
                     }

@@ -93,7 +93,8 @@ final class MessageReader implements AutoCloseable {
      * Reads the next message's 16-byte header into {@code header} and appends the message's fds (those that
      * came so far) to {@code fds}. Call at a message boundary: after the previous body was read or skipped.
      *
-     * <p>A receive timeout ({@code SO_RCVTIMEO}: {@link io.vfu.core.linux.LinuxException} EAGAIN) consumes
+     * <p>A receive timeout ({@link io.vfu.core.linux.UnixSocket#receiveTimeout}: {@link io.vfu.core.linux.LinuxException}
+     * EAGAIN) consumes
      * nothing: bytes and fds received so far stay staged and the next call continues.
      *
      * @return false at a clean end of stream (before a message began)
