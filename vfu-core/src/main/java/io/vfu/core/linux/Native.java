@@ -62,8 +62,7 @@ final class Native {
     static final int SC_PAGESIZE = 30;
     /** Kernel limit of fds in one SCM_RIGHTS message (include/net/scm.h SCM_MAX_FD). */
     static final int SCM_MAX_FD = 253;
-    /** {@code sa_flags}: the handler takes siginfo (sa_sigaction) / interrupted calls restart. */
-    static final int SA_SIGINFO = 4;
+    /** {@code sa_flags}: interrupted calls restart. */
     static final int SA_RESTART = 0x10000000;
     /** {@code __SIGRTMAX}: the kernel's highest signal number (_NSIG) on x86-64 and aarch64. */
     static final int SIGRTMAX = 64;

@@ -63,24 +63,44 @@ final class ReceiveWatchdog {
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment old = arena.allocate(Native.SIGACTION_LAYOUT);
             Native.sigaction(arena, SIGNAL, MemorySegment.NULL, old);
-            long handler = old.get(ADDRESS, Native.SA_HANDLER).address();
-            int flags = old.get(JAVA_INT, Native.SA_FLAGS);
-            if (handler == 0) { // SIG_DFL (would end the process): install the do-nothing handler
+            Disposition d = judge(old.get(ADDRESS, Native.SA_HANDLER).address(), old.get(JAVA_INT, Native.SA_FLAGS));
+            if (d == Disposition.INSTALL) {
                 MemorySegment act = arena.allocate(Native.SIGACTION_LAYOUT); // zeroed: empty mask, no flags
                 act.set(ADDRESS, Native.SA_HANDLER, Native.libcFunction("getpid"));
                 Native.sigaction(arena, SIGNAL, act, MemorySegment.NULL);
-                return null;
             }
-            if (handler == 1) {
-                return "signal " + SIGNAL + " is ignored";
-            }
-            if ((flags & Native.SA_RESTART) != 0) {
-                return "the handler of signal " + SIGNAL + " restarts interrupted calls";
-            }
-            return null; // a handler that lets calls fail with EINTR, e.g. the JDK's own
+            return d.unusableBecause;
         } catch (LinuxException | RuntimeException | LinkageError e) {
             return "signal " + SIGNAL + ": " + e;
         }
+    }
+
+    /** What the signal's current disposition means here. */
+    enum Disposition {
+        /** SIG_DFL (the signal would end the process): install the do-nothing handler. */
+        INSTALL(null),
+        /** A handler that lets calls fail with EINTR, e.g. the JDK's own. */
+        USE(null),
+        IGNORED("signal " + SIGNAL + " is ignored"),
+        RESTARTS("the handler of signal " + SIGNAL + " restarts interrupted calls");
+
+        /** Why the watchdog cannot be used, or null. */
+        final String unusableBecause;
+
+        Disposition(String unusableBecause) {
+            this.unusableBecause = unusableBecause;
+        }
+    }
+
+    /** Judges {@code sa_handler} (0 = SIG_DFL, 1 = SIG_IGN, else a function) and {@code sa_flags}. */
+    static Disposition judge(long handler, int flags) {
+        if (handler == 0) {
+            return Disposition.INSTALL;
+        }
+        if (handler == 1) {
+            return Disposition.IGNORED;
+        }
+        return (flags & Native.SA_RESTART) != 0 ? Disposition.RESTARTS : Disposition.USE;
     }
 
     /** Starts watching {@code w} (its receives time out from now on). */

@@ -577,19 +577,10 @@ public final class UnixSocket implements AutoCloseable {
     private long receiveFrom(MemorySegment dst, long from, MemorySegment second, FdList fds) throws IOException {
         int fd = owner.acquire("recvmsg");
         try {
-            if (receiveLock.tryLock()) {
-                try {
-                    return receive(receiveScratch, fd, dst, from, second, fds, watch);
-                } finally {
-                    receiveLock.unlock();
-                }
-            }
             ReceiveWatchdog.Watch w = watch;
-            if (w != null) {
-                // A watch follows one receiving thread at a time: wait for the current one (its receive is bounded).
-                if (!receiveLock.tryLock(w.timeoutNanos, TimeUnit.NANOSECONDS)) {
-                    throw new LinuxException("recvmsg", Native.EAGAIN);
-                }
+            // With a timeout, a second receiver waits its turn (a watch follows one receiving thread at a time,
+            // and the current one's receive is bounded); without, it uses a scratch of its own.
+            if (receiveLock.tryLock() || (w != null && lockWithin(w.timeoutNanos))) {
                 try {
                     return receive(receiveScratch, fd, dst, from, second, fds, w);
                 } finally {
@@ -599,12 +590,22 @@ public final class UnixSocket implements AutoCloseable {
             try (Arena arena = Arena.ofConfined()) {
                 return receive(new IoScratch(arena, 2, maxFds), fd, dst, from, second, fds, null);
             }
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            throw new java.io.InterruptedIOException("interrupted waiting to receive");
         } finally {
             owner.release();
         }
+    }
+
+    /** Takes the receive lock within {@code nanos}, else fails as a receive that waited too long (EAGAIN). */
+    private boolean lockWithin(long nanos) throws IOException {
+        try {
+            if (receiveLock.tryLock(nanos, TimeUnit.NANOSECONDS)) {
+                return true;
+            }
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new java.io.InterruptedIOException("interrupted waiting to receive");
+        }
+        throw new LinuxException("recvmsg", Native.EAGAIN);
     }
 
     private long receive(IoScratch scratch, int fd, MemorySegment dst, long from, MemorySegment second, FdList fds,
@@ -739,19 +740,15 @@ public final class UnixSocket implements AutoCloseable {
         int fd = owner.acquire("setsockopt");
         try {
             if (ReceiveWatchdog.usable()) {
+                long nanos = Math.max(1, timeout.toNanos()); // a tiny timeout must not mean "forever"
                 synchronized (watchLock) {
-                    ReceiveWatchdog.Watch w = watch;
                     if (timeout.isZero()) {
-                        if (w != null) {
-                            watch = null;
-                            ReceiveWatchdog.unwatch(w);
-                        }
-                    } else if (w == null) {
-                        w = new ReceiveWatchdog.Watch(Math.max(1, timeout.toNanos()));
-                        watch = w;
-                        ReceiveWatchdog.watch(w);
+                        dropWatch();
+                    } else if (watch == null) {
+                        watch = new ReceiveWatchdog.Watch(nanos);
+                        ReceiveWatchdog.watch(watch);
                     } else {
-                        w.timeoutNanos = Math.max(1, timeout.toNanos());
+                        watch.timeoutNanos = nanos;
                     }
                 }
                 return;
@@ -768,6 +765,15 @@ public final class UnixSocket implements AutoCloseable {
             }
         } finally {
             owner.release();
+        }
+    }
+
+    /** Ends the watchdog's bound on this socket's receives (caller holds watchLock). */
+    private void dropWatch() {
+        ReceiveWatchdog.Watch w = watch;
+        if (w != null) {
+            watch = null;
+            ReceiveWatchdog.unwatch(w);
         }
     }
 
@@ -834,11 +840,7 @@ public final class UnixSocket implements AutoCloseable {
             return;
         }
         synchronized (watchLock) {
-            ReceiveWatchdog.Watch w = watch;
-            if (w != null) {
-                watch = null;
-                ReceiveWatchdog.unwatch(w);
-            }
+            dropWatch();
         }
         if (path != null) {
             try {

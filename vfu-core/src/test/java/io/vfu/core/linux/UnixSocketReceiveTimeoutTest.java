@@ -30,6 +30,19 @@ class UnixSocketReceiveTimeoutTest {
     }
 
     @Test
+    void onlyAHandlerThatLetsCallsFailWithEintrIsUsed() {
+        assertThat(ReceiveWatchdog.judge(0, 0)).isEqualTo(ReceiveWatchdog.Disposition.INSTALL);
+        assertThat(ReceiveWatchdog.judge(1, 0)).isEqualTo(ReceiveWatchdog.Disposition.IGNORED);
+        assertThat(ReceiveWatchdog.judge(0x7f00_1234L, Native.SA_RESTART))
+                .isEqualTo(ReceiveWatchdog.Disposition.RESTARTS);
+        assertThat(ReceiveWatchdog.judge(0x7f00_1234L, 0)).isEqualTo(ReceiveWatchdog.Disposition.USE);
+        assertThat(ReceiveWatchdog.Disposition.IGNORED.unusableBecause).contains("ignored");
+        assertThat(ReceiveWatchdog.Disposition.RESTARTS.unusableBecause).contains("restarts");
+        assertThat(ReceiveWatchdog.Disposition.USE.unusableBecause).isNull();
+        assertThat(ReceiveWatchdog.Disposition.INSTALL.unusableBecause).isNull();
+    }
+
+    @Test
     void aReceiveThatWaitsTooLongFailsWithEagainAndZeroWaitsAgain() throws Exception {
         UnixSocket[] s = UnixSocket.pair();
         try (UnixSocket a = s[0]; UnixSocket b = s[1]; Arena arena = Arena.ofConfined(); FdList fds = new FdList()) {
