@@ -991,7 +991,7 @@ public final class VfioUserClient implements AutoCloseable {
         // takes replies as they come) each request in flight needs a buffer of its own.
         Connection.ReadHold hold = main.holdReads();
         try {
-            int window = hold != null ? heldReadWindow(size) : readWindow(size);
+            int window = hold != null ? heldReadWindow(size, expectedBytes >= 0) : readWindow(size);
             int slots = hold != null ? 1 : window;
             // The reply buffers are kept for the next call (pre-copy reads in rounds): allocating and faulting in
             // megabytes per call cost more than a short round of reads. One caller at a time takes them.
@@ -1025,15 +1025,27 @@ public final class VfioUserClient implements AutoCloseable {
 
     /**
      * Requests in flight while reading migration data with the reads held ({@link Connection#holdReads}), all
-     * sharing one reply buffer: about 2 MiB requested ahead, at most 16. A deep window costs only 24-byte
-     * requests here, and the server takes in half a window of them with one receive and answers two at a time
-     * with one send. Measured pinned to one CPU against raw streaming, medians of paired rounds: 64 KiB chunks
-     * with 4 in flight in 4 buffers 0.88-0.89, 8 in 8 buffers 0.94, 8 in 1-2 buffers 0.96-0.99, 16 in 1-2 buffers
-     * 1.00-1.06; 256 KiB chunks with 2 in flight 0.89, 4: 0.97, 8: 1.00, 16: 0.99. From 1 MiB on, 1, 2 and 4 in
-     * flight measured alike (0.79-0.89, within this machine's noise): one for 4 MiB, as before.
+     * sharing one reply buffer. A deep window costs only 24-byte requests here, and the server takes in half a
+     * window of them with one receive and answers two at a time with one send. Measured pinned to one CPU
+     * against raw streaming, medians of paired rounds: 64 KiB chunks with 4 in flight in 4 buffers 0.88-0.89, 8
+     * in 8 buffers 0.94, 8 in 1-2 buffers 0.96-0.99, 16 in 1-2 buffers 1.00-1.06; 256 KiB chunks with 2 in
+     * flight 0.89, 4: 0.97, 8: 1.00, 16: 0.99.
+     *
+     * <p>Large chunks need the depth too, for another reason: while the server sends a chunk larger than the
+     * socket buffer it sleeps for buffer space on its socket's wait queue, and a request arriving then wakes it
+     * for nothing (one more switch to the server and back, on one CPU). A window refilled one request at a time
+     * does that once per chunk; refilled several at a time, once per batch (1 MiB chunks: 5.3 server context
+     * switches per MiB with 2 in flight, 4.9 with 16, raw streaming 4.9; 4 MiB: 22.4 per chunk with 1, 20.9
+     * with 4, raw 20.1; ratios to raw, paired: 1 MiB 0.89-0.93 with 2, 0.95-0.96 with 8 or 16; 4 MiB 0.86-0.92
+     * with 1, 0.92-0.95 with 2 to 8). But every request past the stream's end costs a whole chunk of padding
+     * (ambiguity #26), so that depth is used only when a length estimate bounds the requests
+     * ({@code bounded}): about 8 MiB ahead, at least 4 and at most 16 requests (an estimate that is too high
+     * still ends with at most the window's requests past the end, and the window grows from
+     * {@link #readWindow} as the stream goes on). Without an estimate: about 2 MiB ahead, at most 16.
      */
-    static int heldReadWindow(long chunkSize) {
-        return (int) Math.clamp((2L << 20) / chunkSize, 1, 16);
+    static int heldReadWindow(long chunkSize, boolean bounded) {
+        return bounded ? (int) Math.clamp((8L << 20) / chunkSize, 4, 16)
+                : (int) Math.clamp((2L << 20) / chunkSize, 1, 16);
     }
 
     /** Size of the request that checks for the end of a stream read with a length estimate. */

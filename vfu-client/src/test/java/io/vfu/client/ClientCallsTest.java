@@ -347,7 +347,38 @@ class ClientCallsTest {
         "100000; 16384 16384 16384 16384",           // too high: ends with a reply of size 0, as usual
         "-1; 16384 16384 16384 16384"})              // unknown: as usual
     void migrationDataReadWithALengthEstimate(long estimate, String expectedSizes) throws Exception {
-        byte[] stream = pattern(10000, 12);
+        List<Long> sizes = readWithEstimate(pattern(10000, 12), 16384, estimate);
+        assertThat(sizes).containsExactlyElementsOf(java.util.Arrays.stream(expectedSizes.split(" "))
+                .map(Long::valueOf).toList());
+    }
+
+    /**
+     * With a length estimate the window is deeper (it is bounded by the estimate): a long stream still arrives
+     * whole, an exact estimate sends no request past it (then the one small end check), and one far too high
+     * ends with at most a window of requests past the end.
+     */
+    @org.junit.jupiter.params.ParameterizedTest(name = "estimate {0} x the stream")
+    @org.junit.jupiter.params.provider.ValueSource(ints = {1, 8})
+    void aLongStreamWithAnEstimateThroughTheDeeperWindowArrivesWhole(int times) throws Exception {
+        byte[] stream = pattern(200 * 1024 + 123, 5);
+        int chunk = 8192;
+        int chunks = (stream.length + chunk - 1) / chunk;
+        List<Long> sizes = readWithEstimate(stream, chunk, (long) stream.length * times);
+        if (times == 1) {
+            List<Long> expected = new ArrayList<>(Collections.nCopies(chunks, (long) chunk));
+            expected.add((long) VfioUserClient.END_PROBE);
+            assertThat(sizes).containsExactlyElementsOf(expected);
+        } else {
+            assertThat(sizes).hasSizeGreaterThan(chunks).hasSizeLessThanOrEqualTo(chunks + 16)
+                    .allMatch(size -> size == chunk);
+        }
+    }
+
+    /**
+     * Reads {@code stream} from a fake server in STOP_COPY with {@code chunk}-byte requests and the given length
+     * estimate, checks that it arrived whole and every reply was consumed; returns the requested sizes in order.
+     */
+    private List<Long> readWithEstimate(byte[] stream, long chunk, long estimate) throws Exception {
         AtomicInteger position = new AtomicInteger();
         List<Long> sizes = Collections.synchronizedList(new ArrayList<>());
         try (FakeServer server = FakeServer.start(ClientTestSupport.socket(dir))) {
@@ -362,15 +393,14 @@ class ClientCallsTest {
             reportsState(server, MigrationState.STOP_COPY);
             try (VfioUserClient client = ClientTestSupport.connect(dir, ClientTestSupport.options().build())) {
                 ByteArrayOutputStream out = new ByteArrayOutputStream();
-                long got = client.readMigrationData(chunk -> out.writeBytes(chunk.toArray(ValueLayout.JAVA_BYTE)),
-                        16384, estimate);
+                long got = client.readMigrationData(piece -> out.writeBytes(piece.toArray(ValueLayout.JAVA_BYTE)),
+                        chunk, estimate);
                 assertThat(got).isEqualTo(stream.length);
                 assertThat(out.toByteArray()).isEqualTo(stream);
                 assertThat(client.migrationState()).as("every reply consumed").isEqualTo(MigrationState.STOP_COPY);
             }
-            assertThat(sizes).containsExactlyElementsOf(java.util.Arrays.stream(expectedSizes.split(" "))
-                    .map(Long::valueOf).toList());
         }
+        return new ArrayList<>(sizes);
     }
 
     /**
