@@ -46,6 +46,7 @@ final class Native {
     static final int MSG_CTRUNC = 0x8;
     static final int MSG_NOSIGNAL = 0x4000;
     static final int MSG_CMSG_CLOEXEC = 0x40000000;
+    static final int MSG_DONTWAIT = 0x40;
     static final int SHUT_RD = 0;
     static final int SHUT_WR = 1;
     static final int SHUT_RDWR = 2;
@@ -418,6 +419,18 @@ final class Native {
     }
 
     /**
+     * recvmsg(2) with {@link #MSG_DONTWAIT} added to {@code flags}: EINTR retried, {@code -1} when nothing can be
+     * read now (EAGAIN, no exception: a miss is an expected outcome here).
+     */
+    static long recvmsgNow(MemorySegment err, int fd, MemorySegment msg, int flags) throws LinuxException {
+        long r;
+        do {
+            r = resultOrWouldBlock("recvmsg", recvmsgOnce(err, fd, msg, flags | MSG_DONTWAIT), err);
+        } while (r == RETRY);
+        return r;
+    }
+
+    /**
      * recvmsg(2) once, NOT retried on EINTR: returns the result, {@code -1} with errno in {@code err} (the caller
      * decides whether an interrupted receive is retried).
      */
@@ -548,24 +561,37 @@ final class Native {
             long count) throws LinuxException {
         MemorySegment err = errnoSegment(arena);
         try {
-            while (true) {
-                long r = (long) handle.invokeExact(err, fd, buf, count);
-                if (r >= 0) {
-                    return r;
-                }
-                int e = errno(err);
-                if (e == EAGAIN) {
-                    return -1;
-                }
-                if (e != EINTR) {
-                    throw new LinuxException(call, e);
-                }
-            }
+            long r;
+            do {
+                r = resultOrWouldBlock(call, (long) handle.invokeExact(err, fd, buf, count), err);
+            } while (r == RETRY);
+            return r;
         } catch (LinuxException e) {
             throw e;
         } catch (Throwable t) {
             throw rethrow(t);
         }
+    }
+
+    /** What {@link #resultOrWouldBlock} returns for an interrupted call (EINTR): make it again. */
+    private static final long RETRY = Long.MIN_VALUE;
+
+    /**
+     * The outcome of a call that may find nothing to do on a non-blocking fd: its result {@code r} if it
+     * succeeded, {@code -1} for EAGAIN, {@link #RETRY} for EINTR; any other errno is thrown.
+     */
+    private static long resultOrWouldBlock(String call, long r, MemorySegment err) throws LinuxException {
+        if (r >= 0) {
+            return r;
+        }
+        int e = errno(err);
+        if (e == EAGAIN) {
+            return -1;
+        }
+        if (e == EINTR) {
+            return RETRY;
+        }
+        throw new LinuxException(call, e);
     }
 
     static int eventfd(Arena arena, int initval, int flags) throws LinuxException {

@@ -568,27 +568,53 @@ public final class UnixSocket implements AutoCloseable {
         return receiveFrom(first, firstOffset, second, fds);
     }
 
+    /**
+     * One recvmsg(2) that does not wait ({@code MSG_DONTWAIT}): into {@code first} from byte {@code firstOffset}
+     * on, then into {@code second} if it is not null; otherwise as
+     * {@link #receive(MemorySegment, long, MemorySegment, FdList)}. Where a caller would poll(2) to learn whether
+     * data is there and then receive it, this is one system call instead of two when it is.
+     *
+     * @return bytes read, 0 at end-of-stream, or {@code -1} if nothing can be read now
+     */
+    public long receiveNow(MemorySegment first, long firstOffset, MemorySegment second, FdList fds)
+            throws IOException {
+        requireWritableNative(first);
+        if (second != null) {
+            requireWritableNative(second);
+        }
+        Objects.requireNonNull(fds, "fds");
+        Objects.checkIndex(firstOffset, first.byteSize());
+        return receiveFrom(first, firstOffset, second, fds, true);
+    }
+
     /** Receives into {@code dst} from byte {@code from} on (no slice per call; dst checked by the caller). */
     private long receiveFrom(MemorySegment dst, long from, FdList fds) throws IOException {
-        return receiveFrom(dst, from, null, fds);
+        return receiveFrom(dst, from, null, fds, false);
     }
 
     /** The same, then into {@code second} if not null (a scatter read). */
     private long receiveFrom(MemorySegment dst, long from, MemorySegment second, FdList fds) throws IOException {
+        return receiveFrom(dst, from, second, fds, false);
+    }
+
+    /** The same, waiting for data unless {@code now} (then -1 if there is none). */
+    private long receiveFrom(MemorySegment dst, long from, MemorySegment second, FdList fds, boolean now)
+            throws IOException {
         int fd = owner.acquire("recvmsg");
         try {
-            ReceiveWatchdog.Watch w = watch;
+            // A receive that does not wait needs no watch (nothing to time out).
+            ReceiveWatchdog.Watch w = now ? null : watch;
             // With a timeout, a second receiver waits its turn (a watch follows one receiving thread at a time,
             // and the current one's receive is bounded); without, it uses a scratch of its own.
             if (receiveLock.tryLock() || (w != null && lockWithin(w.timeoutNanos))) {
                 try {
-                    return receive(receiveScratch, fd, dst, from, second, fds, w);
+                    return receive(receiveScratch, fd, dst, from, second, fds, w, now);
                 } finally {
                     receiveLock.unlock();
                 }
             }
             try (Arena arena = Arena.ofConfined()) {
-                return receive(new IoScratch(arena, 2, maxFds), fd, dst, from, second, fds, null);
+                return receive(new IoScratch(arena, 2, maxFds), fd, dst, from, second, fds, null, now);
             }
         } finally {
             owner.release();
@@ -609,7 +635,7 @@ public final class UnixSocket implements AutoCloseable {
     }
 
     private long receive(IoScratch scratch, int fd, MemorySegment dst, long from, MemorySegment second, FdList fds,
-                         ReceiveWatchdog.Watch w) throws LinuxException {
+                         ReceiveWatchdog.Watch w, boolean now) throws LinuxException {
         int max = maxFds;
         MemorySegment msg = scratch.msg;
         MemorySegment iov = scratch.iov;
@@ -631,8 +657,12 @@ public final class UnixSocket implements AutoCloseable {
         }
         msg.set(ADDRESS, Native.MSG_CONTROL, control);
         msg.set(JAVA_LONG, Native.MSG_CONTROLLEN, room);
-        long n = w == null ? Native.recvmsg(scratch.err, fd, msg, Native.MSG_CMSG_CLOEXEC)
+        long n = now ? Native.recvmsgNow(scratch.err, fd, msg, Native.MSG_CMSG_CLOEXEC)
+                : w == null ? Native.recvmsg(scratch.err, fd, msg, Native.MSG_CMSG_CLOEXEC)
                 : w.recvmsg(scratch.err, fd, msg, Native.MSG_CMSG_CLOEXEC);
+        if (n < 0) {
+            return n; // nothing to read now: no message, no control data
+        }
         int flags = msg.get(JAVA_INT, Native.MSG_FLAGS);
         long controlLen = Math.min(msg.get(JAVA_LONG, Native.MSG_CONTROLLEN), room);
         long header = Native.CMSGHDR.byteSize();

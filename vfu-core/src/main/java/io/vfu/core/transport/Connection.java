@@ -320,9 +320,7 @@ public final class Connection implements AutoCloseable {
         boolean handedOn = false;
         try {
             try {
-                MemorySegment likelyBody = callerReads ? likelyReplyBuffer()
-                        : waiting == null && inlineDepth == 0 ? likelyCommandBuffer() : null;
-                if (!in.readHeader(headerBuf, fds, likelyBody)) {
+                if (!in.readHeader(headerBuf, fds, likelyBody(waiting))) {
                     return false;
                 }
             } catch (io.vfu.core.linux.LinuxException e) {
@@ -411,6 +409,12 @@ public final class Connection implements AutoCloseable {
                 spareFds = fds;
             }
         }
+    }
+
+    /** Where the next message's body most likely goes, if it is large (see {@link MessageReader#readHeader}). */
+    private MemorySegment likelyBody(Call waiting) {
+        return callerReads ? likelyReplyBuffer()
+                : waiting == null && inlineDepth == 0 ? likelyCommandBuffer() : null;
     }
 
     /**
@@ -1169,14 +1173,15 @@ public final class Connection implements AutoCloseable {
      * Reader loop, replies held: whether the next message can be read without waiting for the peer (then the
      * held replies may wait for its reply). After a held data tail, only a command staged whole counts; after
      * data-less replies, any byte of the next one (a command sent is sent whole: the peer does not wait for
-     * our replies to finish it).
+     * our replies to finish it); looking for it receives it, as {@link #readMessage} would (one system call
+     * where poll(2) and then the receive were two).
      */
     private boolean nextMessageReady() throws IOException {
         if (in.hasCompleteMessage()) {
             return true;
         }
         MemorySegment data = heldData;
-        return (data == null || data.byteSize() == 0) && in.awaitReadable(0);
+        return (data == null || data.byteSize() == 0) && in.receiveNow(likelyBody(null));
     }
 
     /** How many replies were held back and sent along with a later message (for tests). */

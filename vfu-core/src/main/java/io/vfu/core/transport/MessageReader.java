@@ -64,6 +64,8 @@ final class MessageReader implements AutoCloseable {
     /** After a scatter read: the destination that holds the first {@code prefilledBytes} body bytes. */
     private MemorySegment prefilled;
     private long prefilledBytes;
+    /** Whether {@link #prefilled} came from {@link #receiveNow}, ahead of the header it follows. */
+    private boolean lookedAhead;
 
     MessageReader(UnixSocket socket, Arena arena) {
         this.socket = socket;
@@ -82,6 +84,23 @@ final class MessageReader implements AutoCloseable {
         int staged = end - pos;
         return prefilled == null && staged >= Header.SIZE
                 && staged >= Wire.u32(stage, pos + Header.MSG_SIZE_OFFSET);
+    }
+
+    /**
+     * Whether the next message has begun to arrive: bytes of it are staged, or one receive that does not wait
+     * brings some now. That receive scatters as {@link #readHeader(MemorySegment, FdList, MemorySegment)} would
+     * with {@code likelyBody} (pass the same buffer to it next, to keep what landed there in place). The end of
+     * the stream counts as arrived (readHeader reports it). Instead of {@link #awaitReadable awaitReadable(0)}
+     * and a receive: one system call when something is there.
+     */
+    boolean receiveNow(MemorySegment likelyBody) throws IOException {
+        if (hasStaged()) {
+            return true;
+        }
+        boolean scatter = likelyBody != null && likelyBody.byteSize() >= SCATTER_MIN;
+        long n = scatter ? scatterFill(likelyBody, true) : fill(true);
+        lookedAhead = prefilled != null;
+        return n >= 0;
     }
 
     /** True if a message can be read without blocking for its first byte, waiting up to {@code timeoutMillis}. */
@@ -113,10 +132,16 @@ final class MessageReader implements AutoCloseable {
      * itself is waiting to fill).
      */
     boolean readHeader(MemorySegment header, FdList fds, MemorySegment likelyBody) throws IOException {
-        unstash();
         boolean scatter = likelyBody != null && likelyBody.byteSize() >= SCATTER_MIN;
+        // Body bytes in place are kept only if receiveNow put them there for this very header; any others (a
+        // header-only message's scatter read brought the next message's bytes) go back to the stage first.
+        boolean keep = lookedAhead && scatter && prefilled != null && prefilled.address() == likelyBody.address();
+        lookedAhead = false;
+        if (!keep) {
+            unstash();
+        }
         while (end - pos < Header.SIZE) {
-            if ((scatter ? scatterFill(likelyBody) : fill()) == 0) {
+            if ((scatter ? scatterFill(likelyBody, false) : fill(false)) == 0) {
                 if (end == pos) {
                     return false;
                 }
@@ -192,10 +217,16 @@ final class MessageReader implements AutoCloseable {
         }
     }
 
-    /** One receive into the free part of the stage (after moving leftover bytes to its start). */
-    private long fill() throws IOException {
+    /**
+     * One receive into the free part of the stage (after moving leftover bytes to its start); if {@code now},
+     * without waiting (-1: nothing there).
+     */
+    private long fill(boolean now) throws IOException {
         compact();
-        long n = socket.receive(stage, end, fillFds);
+        long n = now ? socket.receiveNow(stage, end, null, fillFds) : socket.receive(stage, end, fillFds);
+        if (n < 0) {
+            return n;
+        }
         end += (int) n;
         groupFds(stageBase + end);
         return n;
@@ -203,11 +234,16 @@ final class MessageReader implements AutoCloseable {
 
     /**
      * One receive of the missing header bytes into the stage and of body bytes into {@code body}, never more
-     * than a header and {@code body}'s size: what lands in {@code body} is the start of the next body.
+     * than a header and {@code body}'s size: what lands in {@code body} is the start of the next body. If
+     * {@code now}, without waiting (-1: nothing there).
      */
-    private long scatterFill(MemorySegment body) throws IOException {
+    private long scatterFill(MemorySegment body, boolean now) throws IOException {
         compact();
-        long n = socket.receive(stageHeader, end, body, fillFds);
+        long n = now ? socket.receiveNow(stageHeader, end, body, fillFds)
+                : socket.receive(stageHeader, end, body, fillFds);
+        if (n < 0) {
+            return n;
+        }
         long headerPart = Math.min(n, Header.SIZE - end);
         end += (int) headerPart;
         if (n > headerPart) {

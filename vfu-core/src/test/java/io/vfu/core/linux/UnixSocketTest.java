@@ -417,6 +417,29 @@ class UnixSocketTest {
     }
 
     @Test
+    void receiveNowDoesNotWaitAndScattersWithFds() throws Exception {
+        UnixSocket[] pair = UnixSocket.pair();
+        try (UnixSocket a = pair[0]; UnixSocket b = pair[1]; Arena arena = Arena.ofConfined();
+                EventFd event = EventFd.create(); FdList fds = new FdList()) {
+            MemorySegment first = arena.allocate(4);
+            MemorySegment second = arena.allocate(16);
+            assertThat(b.receiveNow(first, 0, second, fds)).as("nothing there").isEqualTo(-1);
+            assertThat(fds.size()).isZero();
+            a.send(new int[] {event.fd()}, pattern(arena, 10, 3));
+            assertThat(b.receiveNow(first, 1, second, fds)).isEqualTo(10);
+            assertThat(first.asSlice(1).toArray(JAVA_BYTE)).isEqualTo(pattern(arena, 10, 3).asSlice(0, 3).toArray(JAVA_BYTE));
+            assertThat(second.asSlice(0, 7).toArray(JAVA_BYTE))
+                    .isEqualTo(pattern(arena, 10, 3).asSlice(3, 7).toArray(JAVA_BYTE));
+            assertThat(fds.size()).as("the fd came with the bytes").isEqualTo(1);
+            assertThat(b.receiveNow(first, 0, null, fds)).as("all taken").isEqualTo(-1);
+            a.send(null, pattern(arena, 2, 5));
+            assertThat(b.receiveNow(first, 0, null, fds)).as("without a second part").isEqualTo(2);
+            a.shutdown(false, true);
+            assertThat(b.receiveNow(first, 0, null, fds)).as("end of stream").isZero();
+        }
+    }
+
+    @Test
     void closeWakesBlockedReceiverAndAcceptor() throws Exception {
         UnixSocket[] pair = UnixSocket.pair();
         try (UnixSocket a = pair[0]; Arena arena = Arena.ofShared(); FdList fds = new FdList()) {
