@@ -427,7 +427,8 @@ class UnixSocketTest {
             assertThat(fds.size()).isZero();
             a.send(new int[] {event.fd()}, pattern(arena, 10, 3));
             assertThat(b.receiveNow(first, 1, second, fds)).isEqualTo(10);
-            assertThat(first.asSlice(1).toArray(JAVA_BYTE)).isEqualTo(pattern(arena, 10, 3).asSlice(0, 3).toArray(JAVA_BYTE));
+            assertThat(first.asSlice(1).toArray(JAVA_BYTE))
+                    .isEqualTo(pattern(arena, 10, 3).asSlice(0, 3).toArray(JAVA_BYTE));
             assertThat(second.asSlice(0, 7).toArray(JAVA_BYTE))
                     .isEqualTo(pattern(arena, 10, 3).asSlice(3, 7).toArray(JAVA_BYTE));
             assertThat(fds.size()).as("the fd came with the bytes").isEqualTo(1);
