@@ -565,7 +565,7 @@ public final class UnixSocket implements AutoCloseable {
         requireWritableNative(second);
         Objects.requireNonNull(fds, "fds");
         Objects.checkIndex(firstOffset, first.byteSize());
-        return receiveFrom(first, firstOffset, second, fds);
+        return receiveFrom(first, firstOffset, second, fds, false);
     }
 
     /**
@@ -592,12 +592,10 @@ public final class UnixSocket implements AutoCloseable {
         return receiveFrom(dst, from, null, fds, false);
     }
 
-    /** The same, then into {@code second} if not null (a scatter read). */
-    private long receiveFrom(MemorySegment dst, long from, MemorySegment second, FdList fds) throws IOException {
-        return receiveFrom(dst, from, second, fds, false);
-    }
-
-    /** The same, waiting for data unless {@code now} (then -1 if there is none). */
+    /**
+     * The same, then into {@code second} if not null (a scatter read); waiting for data unless {@code now} (then
+     * -1 if there is none).
+     */
     private long receiveFrom(MemorySegment dst, long from, MemorySegment second, FdList fds, boolean now)
             throws IOException {
         int fd = owner.acquire("recvmsg");

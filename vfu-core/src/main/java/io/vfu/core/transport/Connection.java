@@ -1303,7 +1303,8 @@ public final class Connection implements AutoCloseable {
         if (callerReads && !paused && !isEndedNoProbe() && !closeRequested && readLock.tryLock()) {
             // Nobody reads between calls in caller-reads mode: look whether the peer has gone (or sent something).
             try {
-                while (!isEndedNoProbe() && !closeRequested && in.awaitReadable(0)) {
+                // One non-blocking receive looks (and takes in what came), as the reader loop does.
+                while (!isEndedNoProbe() && !closeRequested && in.receiveNow(likelyBody(null))) {
                     readOneAsCaller();
                 }
             } catch (IOException e) {

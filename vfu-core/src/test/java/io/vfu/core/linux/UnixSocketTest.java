@@ -369,6 +369,11 @@ class UnixSocketTest {
             assertThatThrownBy(() -> b.receive(heap, fds)).isInstanceOf(IllegalArgumentException.class);
             assertThatThrownBy(() -> b.receive(arena.allocate(4).asReadOnly(), fds))
                     .isInstanceOf(IllegalArgumentException.class);
+            assertThatThrownBy(() -> b.receiveNow(heap, 0, null, fds)).isInstanceOf(IllegalArgumentException.class);
+            assertThatThrownBy(() -> b.receiveNow(arena.allocate(4), 0, heap, fds))
+                    .isInstanceOf(IllegalArgumentException.class);
+            assertThatThrownBy(() -> b.receiveNow(arena.allocate(4), 4, null, fds))
+                    .isInstanceOf(IndexOutOfBoundsException.class);
         }
     }
 
