@@ -55,6 +55,7 @@ import java.io.InputStream;
 import java.io.OutputStream;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
+import java.lang.foreign.SegmentAllocator;
 import java.lang.foreign.ValueLayout;
 import java.nio.ByteBuffer;
 import java.nio.channels.Channels;
@@ -895,13 +896,25 @@ public final class VfioUserClient implements AutoCloseable {
      * @throws IllegalArgumentException the bitmap would exceed {@link ClientOptions#maxBitmapBytes()}
      */
     public MemorySegment dmaLoggingReport(long iova, long length, long pageSize) throws IOException {
+        return dmaLoggingReport(iova, length, pageSize, Arena.ofAuto());
+    }
+
+    /**
+     * As {@link #dmaLoggingReport(long, long, long)}, with the reply received into memory from {@code replyMemory}
+     * ({@link DeviceFeatureRequest#argsz()} bytes: 32 of header fields, then the bitmap, which is returned in
+     * place). A caller reporting the same range every round (a migration's dirty-page loop) can pass a
+     * {@link SegmentAllocator#prefixAllocator} over one buffer, so no bitmap is allocated and zeroed per report.
+     * The memory may be written by the connection's reader thread until this returns.
+     */
+    public MemorySegment dmaLoggingReport(long iova, long length, long pageSize, SegmentAllocator replyMemory)
+            throws IOException {
         FeaturePayload.DmaLoggingReportQuery query = new FeaturePayload.DmaLoggingReportQuery(iova, length, pageSize);
         if (query.bitmapSize() > options.maxBitmapBytes()) {
             throw new IllegalArgumentException("DMA_LOGGING_REPORT: bitmap of " + query.bitmapSize()
                     + " bytes exceeds the limit " + options.maxBitmapBytes() + "; report a smaller range");
         }
         DeviceFeatureRequest request = DeviceFeatureRequest.report(query);
-        MemorySegment buffer = Arena.ofAuto().allocate(request.argsz(), 8);
+        MemorySegment buffer = replyMemory.allocate(request.argsz(), 8);
         DeviceFeatureReply r = call(request, NO_FDS, buffer, rr -> DeviceFeatureReply.decode(rr.payload()));
         if (r.flags() != request.flags() || !(r.featureData() instanceof FeaturePayload.DmaLoggingReport report)) {
             throw new VfioUserException(Errno.EPROTO, "DMA_LOGGING_REPORT: reply " + DeviceFeature.describe(r.flags())

@@ -30,7 +30,9 @@ import io.vfu.server.pci.Capability;
 import io.vfu.server.pci.PciIdentity;
 import java.io.ByteArrayInputStream;
 import java.io.ByteArrayOutputStream;
+import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
+import java.lang.foreign.SegmentAllocator;
 import java.lang.foreign.ValueLayout;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -275,6 +277,20 @@ class EndToEndTest {
         MemorySegment bitmap = client.dmaLoggingReport(0x40_0000, 0x10000, 4096);
         assertThat(DirtyBitmap.cardinality(bitmap)).isEqualTo(1);
         assertThat(DirtyBitmap.test(bitmap, 3)).isTrue();
+
+        // A dirty-page loop's reports into one reply buffer: each bitmap is received in place, and nothing of
+        // the previous round's is left in it (nor in the server's bitmap buffer, which it reuses as well).
+        MemorySegment replyBuffer = Arena.ofAuto().allocate(4096, 8);
+        replyBuffer.fill((byte) -1);
+        SegmentAllocator oneBuffer = SegmentAllocator.prefixAllocator(replyBuffer);
+        for (long page : new long[] {5, 7, 2}) {
+            client.write(0, 8, MemorySegment.ofArray(new long[] {0x40_0000 + page * 4096}));
+            MemorySegment inPlace = client.dmaLoggingReport(0x40_0000, 0x10000, 4096, oneBuffer);
+            assertThat(inPlace.address()).isEqualTo(replyBuffer.address() + 32); // after argsz, flags and the range
+            assertThat(inPlace.byteSize()).isEqualTo(DirtyBitmap.byteSize(0x10000, 4096)); // whole u64 words
+            assertThat(DirtyBitmap.cardinality(inPlace)).isEqualTo(1);
+            assertThat(DirtyBitmap.test(inPlace, page)).isTrue();
+        }
         client.dmaLoggingStop();
 
         client.write(0, 0, MemorySegment.ofArray(new long[] {777}));

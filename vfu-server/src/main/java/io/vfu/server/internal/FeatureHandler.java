@@ -19,7 +19,11 @@ import io.vfu.core.protocol.DirtyBitmap;
 import io.vfu.core.protocol.FeaturePayload;
 import io.vfu.core.protocol.MigrationState;
 import io.vfu.core.protocol.VfioUserException;
+import io.vfu.core.transport.Response;
+import io.vfu.core.transport.SpareBuffer;
 import io.vfu.server.MigrationHandler;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.SegmentAllocator;
 
 /**
  * DEVICE_FEATURE (protocol reference §10): migration features 1/2, DMA logging 6/7/8 and the extensions of
@@ -32,6 +36,12 @@ import io.vfu.server.MigrationHandler;
  */
 final class FeatureHandler {
     private final DeviceRuntime runtime;
+    /**
+     * The DMA_LOGGING_REPORT bitmap, kept from one report to the next (a migration reports the same range every
+     * round): a fresh native bitmap per report (512 KiB for 16 GiB at 4 KiB pages) would be zeroed and faulted
+     * in each time, and freed only when a GC happens to run, which in a server making little garbage is rarely.
+     */
+    private final SpareBuffer reportBuffer = new SpareBuffer(0);
 
     FeatureHandler(DeviceRuntime runtime) {
         this.runtime = runtime;
@@ -51,7 +61,22 @@ final class FeatureHandler {
         };
     }
 
-    DeviceFeatureReply handle(DeviceFeatureRequest request) {
+    /** The answer to {@code request}; a report's bitmap buffer is kept again once the reply is out. */
+    Response handle(DeviceFeatureRequest request) {
+        if (request.feature() != DMA_LOGGING_REPORT) {
+            return Response.of(reply(request, null));
+        }
+        ReportBitmap bitmap = new ReportBitmap();
+        try {
+            return Response.of(reply(request, bitmap)).andThen(bitmap::giveBack);
+        } catch (RuntimeException e) {
+            bitmap.giveBack();
+            throw e;
+        }
+    }
+
+    /** @param reportBitmap where a DMA_LOGGING_REPORT's bitmap goes */
+    private DeviceFeatureReply reply(DeviceFeatureRequest request, SegmentAllocator reportBitmap) {
         int feature = request.feature();
         int ops = request.flags() & (GET | SET);
         int supported = supportedOps(feature);
@@ -94,7 +119,7 @@ final class FeatureHandler {
                                 + " < " + needed);
                     }
                 }
-                yield DeviceFeatureReply.get(feature, runtime.dmaController().report(q));
+                yield DeviceFeatureReply.get(feature, runtime.dmaController().report(q, reportBitmap));
             }
             case MIG_DATA_SIZE -> {
                 long size = runtime.migration().handler().stopCopySize();
@@ -113,5 +138,22 @@ final class FeatureHandler {
             }
             default -> throw new VfioUserException(Errno.EINVAL, "DEVICE_FEATURE: unknown feature " + feature);
         };
+    }
+
+    /** Lends {@link #reportBuffer} to one report: the bitmap is a slice of it, until {@link #giveBack}. */
+    private final class ReportBitmap implements SegmentAllocator {
+        private MemorySegment taken;
+
+        @Override
+        public MemorySegment allocate(long byteSize, long byteAlignment) {
+            taken = reportBuffer.take(byteSize); // 8-byte aligned: the bitmap is written in u64 words
+            return taken.asSlice(0, byteSize, byteAlignment);
+        }
+
+        void giveBack() {
+            if (taken != null) {
+                reportBuffer.giveBack(taken);
+            }
+        }
     }
 }

@@ -206,7 +206,7 @@ public final class Session implements CommandHandler, AutoCloseable {
                 runtime.reset(ResetReason.CLIENT_REQUEST);
                 yield Response.of(new DeviceResetReply());
             }
-            case DeviceFeatureRequest f -> Response.of(features.handle(f));
+            case DeviceFeatureRequest f -> features.handle(f);
             case MigDataReadRequest r -> migDataRead(r.size());
             case MigDataWriteRequest w -> {
                 checkMigDataSize(w.size(), "MIG_DATA_WRITE");

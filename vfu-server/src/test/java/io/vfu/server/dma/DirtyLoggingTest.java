@@ -118,6 +118,18 @@ class DirtyLoggingTest {
     }
 
     @Test
+    void aReportIntoAReusedBufferClearsWhatWasInIt() {
+        dma.startLogging(control(PAGE, new Range(FD_BASE, 16 * PAGE)));
+        MemorySegment reused = Arena.ofAuto().allocate(64, 8);
+        reused.fill((byte) -1); // the previous report's bits, or anything
+        write(FD_BASE + 2 * PAGE, 1);
+        DmaLoggingReport r = dma.report(new DmaLoggingReportQuery(FD_BASE, 16 * PAGE, PAGE),
+                (size, alignment) -> reused.asSlice(0, size));
+        assertThat(r.bitmap().address()).isEqualTo(reused.address());
+        assertThat(pages(r)).containsExactly(2L);
+    }
+
+    @Test
     void unalignedReportKeepsPartlyCoveredTrackingPages() {
         dma.startLogging(control(PAGE, new Range(FD_BASE, 16 * PAGE)));
         write(FD_BASE + 0x10, 1); // page 0
