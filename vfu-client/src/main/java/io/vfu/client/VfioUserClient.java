@@ -960,10 +960,16 @@ public final class VfioUserClient implements AutoCloseable {
      */
     public long readMigrationChunk(MemorySegment dst) throws IOException {
         long size = Math.min(dst.byteSize(), transferSize());
-        MemorySegment buffer = Arena.ofAuto().allocate(MigDataReadReply.FIXED_SIZE + size, 8);
-        MigDataReadReply r = call(new MigDataReadRequest(size), NO_FDS, buffer, rr -> MigDataReadReply.decode(rr.payload()));
-        MemorySegment.copy(r.data(), 0, dst, 0, r.size());
-        return r.size();
+        long slot = MigDataReadReply.FIXED_SIZE + size;
+        MemorySegment buffer = migReadBuffers.take(slot); // kept: callers loop over this
+        try {
+            MigDataReadReply r = call(new MigDataReadRequest(size), NO_FDS, buffer.asSlice(0, slot),
+                    rr -> MigDataReadReply.decode(rr.payload()));
+            MemorySegment.copy(r.data(), 0, dst, 0, r.size());
+            return r.size();
+        } finally {
+            migReadBuffers.giveBack(buffer);
+        }
     }
 
     /**
@@ -1022,7 +1028,10 @@ public final class VfioUserClient implements AutoCloseable {
         }
     }
 
-    /** Reply buffers of {@link #readMigrationData}, kept between calls (freed with the client, by the GC). */
+    /**
+     * Reply buffers of {@link #readMigrationData} and {@link #readMigrationChunk}, kept between calls (freed with
+     * the client, by the GC).
+     */
     private final SpareBuffer migReadBuffers = new SpareBuffer(0);
 
     /**

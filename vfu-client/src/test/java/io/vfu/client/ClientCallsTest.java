@@ -40,6 +40,7 @@ import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.Collections;
 import java.util.List;
 import java.util.concurrent.CopyOnWriteArrayList;
@@ -290,6 +291,42 @@ class ClientCallsTest {
         seg.set(Wire.U32, 4, n);
         MemorySegment.copy(stream, at, seg, ValueLayout.JAVA_BYTE, 8, n);
         return Response.of(RawReply.of(Command.MIG_DATA_READ, p));
+    }
+
+    @Test
+    void migrationChunksAreCopiedOutAndAReplyLargerThanTheChunkIsRefused() throws Exception {
+        byte[] stream = pattern(300, 5);
+        AtomicInteger position = new AtomicInteger();
+        try (FakeServer server = FakeServer.start(ClientTestSupport.socket(dir))) {
+            server.on(Command.MIG_DATA_READ, (s, c) -> {
+                MigDataReadRequest r = MigDataReadRequest.decode(c.payload());
+                int at = position.get();
+                if (at == 200) { // the third read asks for 16 bytes: 32 come back
+                    byte[] p = new byte[8 + 32];
+                    MemorySegment seg = MemorySegment.ofArray(p);
+                    seg.set(Wire.U32, 0, 8 + 32);
+                    seg.set(Wire.U32, 4, 32);
+                    return Response.of(RawReply.of(Command.MIG_DATA_READ, p));
+                }
+                int n = (int) Math.min(r.size(), stream.length - at);
+                position.addAndGet(n);
+                return paddedMigDataReply(r, stream, at, n);
+            });
+            try (VfioUserClient client = ClientTestSupport.connect(dir, ClientTestSupport.options().build())) {
+                byte[] got = new byte[200];
+                MemorySegment first = MemorySegment.ofArray(got).asSlice(0, 128);
+                MemorySegment second = MemorySegment.ofArray(got).asSlice(128, 72);
+                assertThat(client.readMigrationChunk(first)).isEqualTo(128);
+                assertThat(client.readMigrationChunk(second)).isEqualTo(72); // in the buffer the first one left
+                assertThat(got).isEqualTo(Arrays.copyOf(stream, 200));
+
+                byte[] small = new byte[24];
+                // The kept reply buffer has room for 32, the read asked for 16: refused, nothing past dst written.
+                assertThatThrownBy(() -> client.readMigrationChunk(MemorySegment.ofArray(small).asSlice(0, 16)))
+                        .isInstanceOfSatisfying(VfioUserException.class, e -> assertThat(e.errno()).isEqualTo(Errno.E2BIG));
+                assertThat(small).containsOnly((byte) 0);
+            }
+        }
     }
 
     @Test
