@@ -31,4 +31,9 @@ public final class SpareBuffer {
     public void giveBack(MemorySegment buffer) {
         spare.set(buffer);
     }
+
+    /** Stops keeping the buffer (the GC frees it), e.g. when the uses it served have ended. */
+    public void clear() {
+        spare.set(null);
+    }
 }

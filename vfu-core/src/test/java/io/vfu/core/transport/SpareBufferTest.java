@@ -22,5 +22,8 @@ class SpareBufferTest {
         assertThat(larger.byteSize()).isEqualTo(8192);
         spare.giveBack(larger);
         assertThat(spare.take(10)).as("the larger one is kept now").isSameAs(larger);
+        spare.giveBack(larger);
+        spare.clear();
+        assertThat(spare.take(10)).as("no longer kept").isNotSameAs(larger);
     }
 }

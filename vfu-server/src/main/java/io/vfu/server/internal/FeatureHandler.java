@@ -37,9 +37,10 @@ import java.lang.foreign.SegmentAllocator;
 final class FeatureHandler {
     private final DeviceRuntime runtime;
     /**
-     * The DMA_LOGGING_REPORT bitmap, kept from one report to the next (a migration reports the same range every
-     * round): a fresh native bitmap per report (512 KiB for 16 GiB at 4 KiB pages) would be zeroed and faulted
-     * in each time, and freed only when a GC happens to run, which in a server making little garbage is rarely.
+     * The DMA_LOGGING_REPORT bitmap, kept from one report to the next until DMA_LOGGING_STOP (a migration reports
+     * the same range every round): a fresh native bitmap per report (512 KiB for 16 GiB at 4 KiB pages) would be
+     * zeroed and faulted in each time, and freed only when a GC happens to run, which in a server making little
+     * garbage is rarely.
      */
     private final SpareBuffer reportBuffer = new SpareBuffer(0);
 
@@ -107,6 +108,7 @@ final class FeatureHandler {
             }
             case DMA_LOGGING_STOP -> {
                 runtime.dmaController().stopLogging();
+                reportBuffer.clear(); // up to 256 MiB: kept while reports come, not for the rest of the session
                 yield DeviceFeatureReply.echo(request);
             }
             case DMA_LOGGING_REPORT -> {
