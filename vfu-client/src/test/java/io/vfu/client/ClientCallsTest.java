@@ -320,11 +320,10 @@ class ClientCallsTest {
                 assertThat(client.readMigrationChunk(second)).isEqualTo(72); // in the buffer the first one left
                 assertThat(got).isEqualTo(Arrays.copyOf(stream, 200));
 
-                byte[] small = new byte[24];
-                // The kept reply buffer has room for 32, the read asked for 16: refused, nothing past dst written.
-                assertThatThrownBy(() -> client.readMigrationChunk(MemorySegment.ofArray(small).asSlice(0, 16)))
+                // The kept reply buffer has room for 32, the read asked for 16: the reply is refused as too large
+                // (received into the whole kept buffer, it would pass and fail only when copied out).
+                assertThatThrownBy(() -> client.readMigrationChunk(MemorySegment.ofArray(new byte[16])))
                         .isInstanceOfSatisfying(VfioUserException.class, e -> assertThat(e.errno()).isEqualTo(Errno.E2BIG));
-                assertThat(small).containsOnly((byte) 0);
             }
         }
     }

@@ -278,8 +278,9 @@ class EndToEndTest {
         assertThat(DirtyBitmap.cardinality(bitmap)).isEqualTo(1);
         assertThat(DirtyBitmap.test(bitmap, 3)).isTrue();
 
-        // A dirty-page loop's reports into one reply buffer: each bitmap is received in place, and nothing of
-        // the previous round's is left in it (nor in the server's bitmap buffer, which it reuses as well).
+        // A dirty-page loop's reports into one reply buffer: each bitmap is received in place (over 0xFF bytes),
+        // and only the page written since the last report is set: the server reuses its bitmap buffer too, so a
+        // previous round's bits left in it would show here.
         MemorySegment replyBuffer = Arena.ofAuto().allocate(4096, 8);
         replyBuffer.fill((byte) -1);
         SegmentAllocator oneBuffer = SegmentAllocator.prefixAllocator(replyBuffer);
