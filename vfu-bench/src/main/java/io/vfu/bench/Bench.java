@@ -393,14 +393,14 @@ public final class Bench {
 
     /**
      * Reads {@code total} bytes of STOP_COPY data in {@code chunk}-byte MIG_DATA_READs, the way a migration does
-     * it: the stream's length estimate (MIG_DATA_SIZE, timed too) spares the last, all-padding chunk. Returns
-     * nanoseconds.
+     * it: the stream's length estimate (MIG_DATA_SIZE, timed too, sent along with the first reads) spares the
+     * last, all-padding chunk. Returns nanoseconds.
      */
     private static long migRead(Ctx c, long chunk, long total) throws IOException {
         c.reg(BenchDevice.MIG_BYTES, total);
         c.client().setMigrationState(MigrationState.STOP_COPY);
         long t0 = System.nanoTime();
-        long got = c.client().readMigrationData(DISCARD, chunk, c.client().migDataSize());
+        long got = c.client().readStopCopyData(DISCARD, chunk);
         long dt = System.nanoTime() - t0;
         c.client().setMigrationState(MigrationState.RUNNING);
         if (got != total) {

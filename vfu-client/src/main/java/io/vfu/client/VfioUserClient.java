@@ -1000,6 +1000,24 @@ public final class VfioUserClient implements AutoCloseable {
      * @param expectedBytes estimated bytes left in the stream, or -1 if unknown
      */
     public long readMigrationData(MigrationDataSink sink, long chunkSize, long expectedBytes) throws IOException {
+        return readMigrationData(sink, chunkSize, expectedBytes, false);
+    }
+
+    /**
+     * Reads the STOP_COPY stream (§11.5) as {@link #readMigrationData(MigrationDataSink, long, long)} does with
+     * {@link #migDataSize()} as the estimate, but without the query's round trip during the downtime: the GET
+     * MIG_DATA_SIZE (§11.8) goes out with the first reads, in one send, and its answer (the oldest reply) bounds
+     * the requests that follow. A device that cannot estimate (EINVAL, e.g. libvfio-user, which lacks feature
+     * 9) is read as without an estimate.
+     *
+     * @return the number of bytes read
+     */
+    public long readStopCopyData(MigrationDataSink sink, long chunkSize) throws IOException {
+        return readMigrationData(sink, chunkSize, -1, true);
+    }
+
+    private long readMigrationData(MigrationDataSink sink, long chunkSize, long expectedBytes, boolean askSize)
+            throws IOException {
         if (chunkSize <= 0) {
             throw new IllegalArgumentException("chunk size must be positive: " + chunkSize);
         }
@@ -1010,14 +1028,22 @@ public final class VfioUserClient implements AutoCloseable {
         // takes replies as they come) each request in flight needs a buffer of its own.
         Connection.ReadHold hold = main.holdReads();
         try {
-            int window = hold != null ? heldReadWindow(size, expectedBytes >= 0) : readWindow(size);
+            boolean bounded = expectedBytes >= 0 || askSize; // with askSize: room for the window an estimate allows
+            int window = hold != null ? heldReadWindow(size, bounded) : readWindow(size);
+            int unboundedWindow = hold != null ? heldReadWindow(size, expectedBytes >= 0) : window;
             int slots = hold != null ? 1 : window;
             // The reply buffers are kept for the next call (pre-copy reads in rounds): allocating and faulting in
-            // megabytes per call cost more than a short round of reads. One caller at a time takes them.
-            MemorySegment buffers = migReadBuffers.take(slot * slots);
+            // megabytes per call cost more than a short round of reads. One caller at a time takes them. The
+            // last bytes take the MIG_DATA_SIZE reply (askSize).
+            MemorySegment buffers = migReadBuffers.take(slot * slots + SIZE_REPLY_ROOM);
             try {
                 MigDataReadRequest request = new MigDataReadRequest(size); // immutable: one for every chunk
-                return new ReadPipeline(main, hold, request, buffers, slot, slots, window, expectedBytes).run(sink, size);
+                ReadPipeline pipeline = new ReadPipeline(main, hold, request, buffers, slot, slots, window,
+                        unboundedWindow, expectedBytes);
+                if (askSize) {
+                    pipeline.askSize(buffers.asSlice(slot * slots, SIZE_REPLY_ROOM));
+                }
+                return pipeline.run(sink, size);
             } finally {
                 migReadBuffers.giveBack(buffers); // run() returned: no reply lands in them any more
             }
@@ -1027,6 +1053,9 @@ public final class VfioUserClient implements AutoCloseable {
             }
         }
     }
+
+    /** Room for a MIG_DATA_SIZE reply (argsz, flags, u64) in the migration reply buffers, 8-byte aligned. */
+    private static final int SIZE_REPLY_ROOM = 64;
 
     /**
      * Reply buffers of {@link #readMigrationData} and {@link #readMigrationChunk}, kept between calls (freed with
@@ -1095,6 +1124,11 @@ public final class VfioUserClient implements AutoCloseable {
         private long unrequested;
         private final MigDataReadRequest probe;
         private boolean probing;
+        /** The GET MIG_DATA_SIZE to send with the first reads, or null; its reply buffer. */
+        private DeviceFeatureRequest sizeQuery;
+        private MemorySegment sizeReply;
+        /** Requests allowed in flight at most: the window, or a smaller one until an estimate bounds them. */
+        private int cap;
         /**
          * Requests allowed in flight now: the first batch is {@link #readWindow}'s, each later one twice the last,
          * up to the window. A short stream read without an estimate then ends as soon as before (each request
@@ -1104,12 +1138,14 @@ public final class VfioUserClient implements AutoCloseable {
         private boolean firstBatchSent;
 
         ReadPipeline(Connection connection, Connection.ReadHold hold, MigDataReadRequest request,
-                     MemorySegment buffers, long slot, int distinct, int window, long expectedBytes) {
+                     MemorySegment buffers, long slot, int distinct, int window, int unboundedWindow,
+                     long expectedBytes) {
             this.connection = connection;
             this.hold = hold;
             this.request = request;
             this.unrequested = expectedBytes < 0 ? -1 : expectedBytes;
-            this.limit = Math.min(window, readWindow(request.size()));
+            this.cap = expectedBytes < 0 ? Math.min(window, unboundedWindow) : window;
+            this.limit = Math.min(cap, readWindow(request.size()));
             this.probe = new MigDataReadRequest(Math.min(END_PROBE, request.size()));
             this.slots = new MemorySegment[window];
             this.fullData = new MemorySegment[window];
@@ -1172,13 +1208,23 @@ public final class VfioUserClient implements AutoCloseable {
             }
         }
 
+        /** Sends GET MIG_DATA_SIZE with the first reads; its answer, received into {@code reply}, bounds the rest. */
+        void askSize(MemorySegment reply) {
+            sizeQuery = DeviceFeatureRequest.get(DeviceFeature.MIG_DATA_SIZE);
+            sizeReply = reply;
+        }
+
         /**
          * Starts requests up to the current {@link #limit} (grown first, except for the first batch), with one
          * send; with an estimate, only as many as it still covers, then the one small request that checks for the end.
          */
         private void refill() throws IOException {
             if (firstBatchSent) {
-                limit = Math.min(limit * 2, calls.length);
+                limit = Math.min(limit * 2, cap);
+            }
+            if (sizeQuery != null) {
+                refillAskingSize();
+                return;
             }
             int n = limit - inFlight;
             if (unrequested >= 0) {
@@ -1205,6 +1251,48 @@ public final class VfioUserClient implements AutoCloseable {
             }
             inFlight += n;
             firstBatchSent = true;
+        }
+
+        /**
+         * The first batch, unbounded (as many as without an estimate), behind the size query in the same send;
+         * then the query's answer, the oldest reply, is awaited and bounds what is still to be requested.
+         */
+        private void refillAskingSize() throws IOException {
+            DeviceFeatureRequest query = sizeQuery;
+            sizeQuery = null;
+            int n = limit - inFlight;
+            for (int k = 0; k < n; k++) {
+                batchBuffers[k] = slots[(head + inFlight + k) % calls.length];
+            }
+            Connection.Call sizeCall = connection.startInto(query, sizeReply, request, batchBuffers, batchCalls, n);
+            for (int k = 0; k < n; k++) {
+                calls[(head + inFlight + k) % calls.length] = batchCalls[k];
+                batchCalls[k] = null;
+            }
+            inFlight += n;
+            firstBatchSent = true;
+            long estimate = estimate(query, sizeCall);
+            if (estimate >= 0) {
+                unrequested = Math.max(0, estimate - n * request.size());
+                cap = calls.length;
+            }
+        }
+
+        /** The device's MIG_DATA_SIZE answer, or -1 if it cannot estimate (an error reply). */
+        private long estimate(DeviceFeatureRequest query, Connection.Call sizeCall) throws IOException {
+            long body;
+            try {
+                body = connection.finishInto(sizeCall);
+            } catch (VfioUserException e) {
+                return -1; // EINVAL from a device without the feature: read on without an estimate
+            }
+            DeviceFeatureReply r = DeviceFeatureReply.decode(sizeReply.asSlice(0, body));
+            checkFeatureEcho(query, r);
+            if (!(r.featureData() instanceof FeaturePayload.MigDataSize m)) {
+                throw new VfioUserException(Errno.EPROTO, "DEVICE_FEATURE GET MIG_DATA_SIZE: unexpected reply data "
+                        + r.featureData());
+            }
+            return m.stopCopyLength();
         }
 
         private long finishOldest() throws IOException {

@@ -411,6 +411,61 @@ class ClientCallsTest {
     }
 
     /**
+     * {@link VfioUserClient#readStopCopyData} sends GET MIG_DATA_SIZE ahead of the first reads, and its answer
+     * bounds the reads after them: an exact one ends with the small end check and no read past the stream, a
+     * device that cannot estimate (EINVAL) is read as without an estimate.
+     */
+    @org.junit.jupiter.params.ParameterizedTest(name = "device estimate {0}")
+    @org.junit.jupiter.params.provider.ValueSource(longs = {204_923, -1})
+    void theStopCopyStreamIsReadWithTheSizeQuerySentAlongWithTheFirstReads(long estimate) throws Exception {
+        byte[] stream = pattern(204_923, 7); // 25 reads of 8 KiB and a short one
+        int chunk = 8192;
+        int chunks = (stream.length + chunk - 1) / chunk;
+        AtomicInteger position = new AtomicInteger();
+        List<String> order = Collections.synchronizedList(new ArrayList<>());
+        try (FakeServer server = FakeServer.start(ClientTestSupport.socket(dir))) {
+            server.on(Command.MIG_DATA_READ, (s, c) -> {
+                MigDataReadRequest r = MigDataReadRequest.decode(c.payload());
+                order.add(String.valueOf(r.size()));
+                int at = position.get();
+                int n = (int) Math.min(r.size(), stream.length - at);
+                position.addAndGet(n);
+                return paddedMigDataReply(r, stream, at, n);
+            });
+            server.on(Command.DEVICE_FEATURE, (s, c) -> {
+                DeviceFeatureRequest r = DeviceFeatureRequest.decode(c.payload());
+                if (r.feature() == DeviceFeature.MIG_DATA_SIZE) {
+                    order.add("size");
+                    if (estimate < 0) {
+                        throw new VfioUserException(Errno.EINVAL, "no estimate");
+                    }
+                    return Response.of(DeviceFeatureReply.get(DeviceFeature.MIG_DATA_SIZE,
+                            new FeaturePayload.MigDataSize(estimate)));
+                }
+                return Response.of(DeviceFeatureReply.get(DeviceFeature.MIG_DEVICE_STATE,
+                        new FeaturePayload.MigDeviceState(MigrationState.STOP_COPY.wireValue())));
+            });
+            try (VfioUserClient client = ClientTestSupport.connect(dir, ClientTestSupport.options().build())) {
+                ByteArrayOutputStream out = new ByteArrayOutputStream();
+                long got = client.readStopCopyData(piece -> out.writeBytes(piece.toArray(ValueLayout.JAVA_BYTE)), chunk);
+                assertThat(got).isEqualTo(stream.length);
+                assertThat(out.toByteArray()).isEqualTo(stream);
+                assertThat(client.migrationState()).as("every reply consumed").isEqualTo(MigrationState.STOP_COPY);
+            }
+        }
+        assertThat(order.getFirst()).as("the size query goes first").isEqualTo("size");
+        List<String> reads = order.subList(1, order.size());
+        if (estimate >= 0) {
+            List<String> expected = new ArrayList<>(Collections.nCopies(chunks, String.valueOf(chunk)));
+            expected.add(String.valueOf(VfioUserClient.END_PROBE));
+            assertThat(reads).as("bounded by the estimate, then the end check").containsExactlyElementsOf(expected);
+        } else {
+            assertThat(reads).as("as without an estimate: whole chunks until the end, and the window's past it")
+                    .hasSizeGreaterThan(chunks).allMatch(size -> size.equals(String.valueOf(chunk)));
+        }
+    }
+
+    /**
      * Reads {@code stream} from a fake server in STOP_COPY with {@code chunk}-byte requests and the given length
      * estimate, checks that it arrived whole and every reply was consumed; returns the requested sizes in order.
      */

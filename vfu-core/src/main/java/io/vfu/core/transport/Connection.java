@@ -677,30 +677,71 @@ public final class Connection implements AutoCloseable {
      * stored in {@code calls[i]}.
      */
     public void startInto(Request request, MemorySegment[] replyBuffers, Call[] calls, int count) throws IOException {
+        if (count < 1) {
+            throw new IllegalArgumentException("a batch of " + count + " " + request.command() + " requests");
+        }
+        startBatch(null, null, request, replyBuffers, calls, count);
+    }
+
+    /**
+     * As {@link #startInto(Request, MemorySegment[], Call[], int)} with another request in front: {@code first}
+     * (its reply into {@code firstBuffer}), then {@code count} (0 or more) copies of {@code request}, all with
+     * one sendmsg. Replies come in that order (§3.2), so the first one can steer what is asked next while the
+     * others are on their way, without a round trip of its own (e.g. a stream's length estimate sent along with
+     * the stream's first reads).
+     *
+     * @return the call of {@code first}
+     */
+    public Call startInto(Request first, MemorySegment firstBuffer, Request request, MemorySegment[] replyBuffers,
+                          Call[] calls, int count) throws IOException {
+        java.util.Objects.requireNonNull(firstBuffer, "firstBuffer");
+        if (count < 0) {
+            throw new IllegalArgumentException("a batch of " + count + " " + request.command() + " requests");
+        }
+        return startBatch(first, firstBuffer, request, replyBuffers, calls, count);
+    }
+
+    /** Registers {@code first} (if not null) and {@code count} copies of {@code request}, then sends them at once. */
+    private Call startBatch(Request first, MemorySegment firstBuffer, Request request, MemorySegment[] replyBuffers,
+                            Call[] calls, int count) throws IOException {
+        int lead = first == null ? 0 : Header.SIZE + first.fixedSize();
         int one = Header.SIZE + request.fixedSize();
-        if (request.data().byteSize() != 0 || (long) one * count > SEND_SCRATCH || count < 1) {
-            throw new IllegalArgumentException("a batch of " + count + " " + request.command()
-                    + " requests of " + one + " bytes each (no data tail, " + SEND_SCRATCH + " bytes at most)");
+        if ((first != null && first.data().byteSize() != 0) || request.data().byteSize() != 0
+                || lead + (long) one * count > SEND_SCRATCH) {
+            throw new IllegalArgumentException("a batch of " + count + " " + request.command() + " requests of "
+                    + one + " bytes each" + (first == null ? "" : " after a " + first.command() + " request")
+                    + " (no data tail, " + SEND_SCRATCH + " bytes at most)");
         }
         Command command = request.command();
         for (int i = 0; i < count; i++) {
             java.util.Objects.requireNonNull(replyBuffers[i], "replyBuffers");
         }
+        if (first != null) {
+            checkNotPaused(first.command());
+        }
         checkNotPaused(command);
+        Call firstCall = null;
         int registered = 0;
         boolean sent = false;
         try {
-            synchronized (lock) { // one lock for the batch
+            synchronized (lock) { // one lock for the batch; first registered first: its reply comes first
                 checkOpen();
+                if (first != null) {
+                    firstCall = registerLocked(first.command(), firstBuffer);
+                }
                 for (; registered < count; registered++) {
                     calls[registered] = registerLocked(command, replyBuffers[registered]);
                 }
             }
-            sendBatch(request, calls, count, one);
+            sendBatch(first, firstCall, lead, request, calls, count, one);
             sent = true;
+            return firstCall;
         } finally {
             if (!sent) {
                 synchronized (lock) {
+                    if (firstCall != null) {
+                        unlink(firstCall);
+                    }
                     for (int i = 0; i < registered; i++) {
                         unlink(calls[i]);
                         calls[i] = null;
@@ -710,17 +751,27 @@ public final class Connection implements AutoCloseable {
         }
     }
 
-    /** Encodes {@code count} requests for the registered {@code calls} back to back and sends them at once. */
-    private void sendBatch(Request request, Call[] calls, int count, int one) throws IOException {
+    /**
+     * Encodes {@code first} (if any, {@code lead} bytes) and {@code count} requests for the registered
+     * {@code calls} back to back and sends them at once.
+     */
+    private void sendBatch(Request first, Call firstCall, int lead, Request request, Call[] calls, int count, int one)
+            throws IOException {
         sendLock.lock();
         try {
+            if (first != null) {
+                MemorySegment at = sendScratch.asSlice(0, lead);
+                Header.encode(at, firstCall.msgId, firstCall.cmdCode, lead, Header.TYPE_COMMAND, 0);
+                first.encodeFixed(at.asSlice(Header.SIZE));
+            }
             for (int i = 0; i < count; i++) {
-                MemorySegment at = sendScratch.asSlice((long) one * i, one);
+                MemorySegment at = sendScratch.asSlice(lead + (long) one * i, one);
                 Header.encode(at, calls[i].msgId, calls[i].cmdCode, one, Header.TYPE_COMMAND, 0);
                 request.encodeFixed(at.asSlice(Header.SIZE));
             }
-            if (batchSlice == null || batchSlice.byteSize() != (long) one * count) {
-                batchSlice = sendScratch.asSlice(0, (long) one * count);
+            long total = lead + (long) one * count;
+            if (batchSlice == null || batchSlice.byteSize() != total) {
+                batchSlice = sendScratch.asSlice(0, total);
             }
             sendAfterHeld(NO_FDS, batchSlice, MemorySegment.NULL);
         } finally {

@@ -154,6 +154,60 @@ class ConnectionTest {
     }
 
     /**
+     * A batch with another request in front: the first goes out first (its reply comes first), each call's
+     * reply lands in its own buffer.
+     */
+    @Test
+    void aBatchWithAnotherRequestInFrontIsSentInOrderAndAnsweredInOrder() throws Exception {
+        UnixSocket[] s = UnixSocket.pair();
+        Connection client = closeLater(new Connection(s[0], LIMITS, "client"));
+        UnixSocket peer = closeLater(s[1]);
+        client.startCallerReads(cmd -> { throw VfioUserException.einval("client serves nothing"); });
+        RawWire wire = new RawWire(peer, arena);
+        MemorySegment firstBuffer = Arena.ofAuto().allocate(32);
+        MemorySegment[] buffers = {Arena.ofAuto().allocate(32), Arena.ofAuto().allocate(32)};
+        Connection.Call[] calls = new Connection.Call[2];
+        Connection.Call first = client.startInto(new FixedText(Command.DEVICE_FEATURE, "size?"), firstBuffer,
+                new FixedText(Command.MIG_DATA_READ, "read"), buffers, calls, 2);
+        int[] ids = new int[3];
+        int[] cmds = new int[3];
+        for (int i = 0; i < 3; i++) {
+            Header h = wire.readHeader();
+            assertThat(wire.readBody(h)).isEqualTo(i == 0 ? "size?" : "read");
+            ids[i] = h.msgId();
+            cmds[i] = h.cmd();
+        }
+        assertThat(ids).doesNotHaveDuplicates();
+        assertThat(cmds).containsExactly(Command.DEVICE_FEATURE.code(), Command.MIG_DATA_READ.code(),
+                Command.MIG_DATA_READ.code());
+        for (int i = 0; i < 3; i++) {
+            wire.send(ids[i], cmds[i], Header.TYPE_REPLY, "reply" + i);
+        }
+        assertThat(client.finishInto(first)).isEqualTo(6);
+        assertThat(RawPayload.text(firstBuffer.asSlice(0, 6))).isEqualTo("reply0");
+        for (int i = 0; i < 2; i++) {
+            assertThat(client.finishInto(calls[i])).isEqualTo(6);
+            assertThat(RawPayload.text(buffers[i].asSlice(0, 6))).isEqualTo("reply" + (i + 1));
+        }
+        assertThatThrownBy(() -> client.startInto(RawPayload.of(Command.DEVICE_FEATURE, "a data tail"), firstBuffer,
+                new FixedText(Command.MIG_DATA_READ, "read"), buffers, calls, 1))
+                .as("a batch is made of fixed parts").isInstanceOf(IllegalArgumentException.class);
+    }
+
+    /** A request whose text is its fixed part (batches take no data tails). */
+    private record FixedText(Command command, String text) implements io.vfu.core.protocol.Request {
+        @Override
+        public int fixedSize() {
+            return text.getBytes(java.nio.charset.StandardCharsets.UTF_8).length;
+        }
+
+        @Override
+        public void encodeFixed(MemorySegment dst) {
+            dst.copyFrom(MemorySegment.ofArray(text.getBytes(java.nio.charset.StandardCharsets.UTF_8)));
+        }
+    }
+
+    /**
      * startInto/finishInto: several calls in flight at once (the peer sees them all before answering), each reply
      * lands in its own buffer, an error fails only its call, and the connection stays in step afterwards. Run
      * with a reader thread and in caller-reads mode.
