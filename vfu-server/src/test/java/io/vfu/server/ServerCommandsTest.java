@@ -284,12 +284,39 @@ class ServerCommandsTest {
         assertThat(guest.asSlice(0x100, 16).toArray(ValueLayout.JAVA_BYTE)).containsOnly((byte) 0xA5);
         c.writeU64(0, 0x210, 0x400800);               // device reads via DMA_READ
         assertThat(device.registers[0]).isEqualTo(0x5566778899aabbccL);
+        guest.set(ValueLayout.JAVA_LONG_UNALIGNED, 0x808, 0x1122334455667788L);
+        c.writeU64(0, 0x218, 0x400808);               // into native memory: the reply's data lands there directly
+        assertThat(device.registers[1]).isEqualTo(0x1122334455667788L);
         // crosses the end of the mapping: the device's DMA fails, and so does the access that caused it
         assertThatThrownBy(() -> c.writeU64(0, 0x210, 0x402000 - 4))
                 .isInstanceOfSatisfying(io.vfu.core.protocol.VfioUserException.class,
                         e -> assertThat(e.errno()).isEqualTo(Errno.EFAULT));
         assertThat(device.registers[0]).isEqualTo(0x5566778899aabbccL);
         assertThat(c.commandWorks()).isTrue();
+    }
+
+    /**
+     * A DMA_READ reply that does not echo the request (another address, less data) fails the device's read with
+     * EIO, into heap memory (copied from a reply buffer) and into native memory (received in place) alike; the
+     * server keeps serving.
+     */
+    @org.junit.jupiter.params.ParameterizedTest
+    @org.junit.jupiter.params.provider.EnumSource(TestClient.DmaReadLie.class)
+    void aDmaReadReplyThatDoesNotEchoTheRequestFailsTheRead(TestClient.DmaReadLie lie) throws Exception {
+        MemorySegment guest = Arena.ofAuto().allocate(0x2000);
+        client.guest.put(0x400000L, guest);
+        client.call(new DmaMapRequest(DmaMapRequest.FLAG_READ | DmaMapRequest.FLAG_WRITE, 0, 0x400000, 0x2000));
+        client.dmaReadLie = lie;
+        for (int doorbell : new int[] {0x210, 0x218}) {
+            assertThatThrownBy(() -> client.writeU64(0, doorbell, 0x400800))
+                    .isInstanceOfSatisfying(io.vfu.core.protocol.VfioUserException.class,
+                            e -> assertThat(e.errno()).isEqualTo(Errno.EIO));
+        }
+        client.dmaReadLie = null;
+        guest.set(ValueLayout.JAVA_LONG_UNALIGNED, 0x800, 42);
+        client.writeU64(0, 0x218, 0x400800);
+        assertThat(device.registers[1]).isEqualTo(42);
+        assertStillServing();
     }
 
     @Test

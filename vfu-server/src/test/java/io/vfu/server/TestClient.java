@@ -82,6 +82,11 @@ final class TestClient implements AutoCloseable {
         return c;
     }
 
+    /** How DMA_READ replies stray from the request, for tests of the server's checks (null: they do not). */
+    enum DmaReadLie { WRONG_ADDRESS, SHORT_DATA }
+
+    volatile DmaReadLie dmaReadLie;
+
     /** Serves the server's DMA_READ/DMA_WRITE from {@link #guest}. */
     private Response serve(io.vfu.core.transport.IncomingCommand in) {
         Request req = Messages.decodeRequest(in.header().cmd(), in.payload());
@@ -90,7 +95,11 @@ final class TestClient implements AutoCloseable {
                 MemorySegment src = locate(r.address(), r.count());
                 MemorySegment copy = Arena.ofAuto().allocate(Math.max(1, r.count())).asSlice(0, r.count());
                 copy.copyFrom(src);
-                yield Response.of(new DmaReadReply(r.address(), copy));
+                yield switch (dmaReadLie) {
+                    case WRONG_ADDRESS -> Response.of(new DmaReadReply(r.address() + 8, copy));
+                    case SHORT_DATA -> Response.of(new DmaReadReply(r.address(), copy.asSlice(0, r.count() / 2)));
+                    case null -> Response.of(new DmaReadReply(r.address(), copy));
+                };
             }
             case DmaWriteRequest w -> {
                 locate(w.address(), w.count()).copyFrom(w.data());

@@ -23,7 +23,8 @@ import java.util.concurrent.atomic.AtomicInteger;
  * <ul>
  * <li>BAR0 (4 KiB, trapped): 64 scratch u64 registers at 0x000–0x1ff; 0x200 DMA doorbell: writing an IOVA
  *     makes the device write 16 bytes (0xA5 pattern) there through {@link Dma}; 0x208: writing v triggers MSI-X
- *     vector v; 0x210: writing an IOVA makes the device read 8 bytes there and store them in register 0.</li>
+ *     vector v; 0x210: writing an IOVA makes the device read 8 bytes there (into a heap segment) and store them
+ *     in register 0; 0x218: the same into native memory, stored in register 1.</li>
  * <li>BAR2 (64 KiB, memory, first 32 KiB mmap-able, rest trapped to memory).</li>
  * <li>BAR4 (16 KiB, memory, not mmap-able): MSI-X table at 0 (8 vectors), PBA at 0x2000.</li>
  * <li>PM, MSI (4 vectors), MSI-X, PCIe, vendor capability; DSN extended capability.</li>
@@ -119,6 +120,12 @@ final class TestDevice implements RegionHandler, MigrationHandler, AutoCloseable
             MemorySegment eight = MemorySegment.ofArray(new byte[8]);
             context.dma().read(value, eight);
             registers[0] = Wire.u64(eight, 0);
+        } else if (offset == 0x218) {
+            try (java.lang.foreign.Arena arena = java.lang.foreign.Arena.ofConfined()) {
+                MemorySegment native8 = arena.allocate(8); // a DMA_READ reply lands in it directly
+                context.dma().read(value, native8);
+                registers[1] = Wire.u64(native8, 0);
+            }
         } else {
             throw VfioUserException.einval("BAR0 write at " + offset);
         }

@@ -126,6 +126,8 @@ public final class Connection implements AutoCloseable {
     private int lastCommandBodySize;
     private final ArrayDeque<IncomingCommand> queued = new ArrayDeque<>();
     private int inlineDepth;
+    /** Set by {@link #likelyBody}: how many of the likely body's first bytes a scatter read puts into the stage. */
+    private int likelyPrefix;
     /** An empty fd list for the next message, or null while it is lent out (reader thread only). */
     private FdList spareFds = new FdList();
 
@@ -320,7 +322,8 @@ public final class Connection implements AutoCloseable {
         boolean handedOn = false;
         try {
             try {
-                if (!in.readHeader(headerBuf, fds, likelyBody(waiting))) {
+                MemorySegment likely = likelyBody(waiting);
+                if (!in.readHeader(headerBuf, fds, likely, likelyPrefix)) {
                     return false;
                 }
             } catch (io.vfu.core.linux.LinuxException e) {
@@ -411,8 +414,12 @@ public final class Connection implements AutoCloseable {
         }
     }
 
-    /** Where the next message's body most likely goes, if it is large (see {@link MessageReader#readHeader}). */
+    /**
+     * Where the next message's body most likely goes, if it is large (see {@link MessageReader#readHeader});
+     * sets {@link #likelyPrefix}, the bytes of it that go to the stage first.
+     */
     private MemorySegment likelyBody(Call waiting) {
+        likelyPrefix = 0;
         return callerReads ? likelyReplyBuffer()
                 : waiting == null && inlineDepth == 0 ? likelyCommandBuffer() : null;
     }
@@ -428,9 +435,18 @@ public final class Connection implements AutoCloseable {
         synchronized (lock) {
             for (Call p = pendingHead; p != null; p = p.next) {
                 if (!p.isDone()) {
+                    if (p.waiter != Thread.currentThread() || p.abandoned || p.replyBuffer == null) {
+                        return null;
+                    }
                     MemorySegment b = p.replyBuffer;
-                    return p.waiter == Thread.currentThread() && !p.abandoned && b != null
-                            && b.byteSize() >= MessageReader.SCATTER_MIN ? b : null;
+                    if (p.replyData != null) { // a split reply: its fixed part to the stage, its data in place
+                        if (b.byteSize() > MessageReader.MAX_PREFIX) {
+                            return null;
+                        }
+                        likelyPrefix = (int) b.byteSize();
+                        b = p.replyData;
+                    }
+                    return b.byteSize() >= MessageReader.SCATTER_MIN ? b : null;
                 }
             }
             return null;
@@ -489,7 +505,8 @@ public final class Connection implements AutoCloseable {
             return false;
         }
         try {
-            long room = p.replyBuffer != null ? p.replyBuffer.byteSize() : lim.maxMessageSize() - Header.SIZE;
+            long room = p.replyBuffer == null ? lim.maxMessageSize() - Header.SIZE
+                    : p.replyBuffer.byteSize() + (p.replyData != null ? p.replyData.byteSize() : 0);
             if ((flags & Header.FLAG_ERROR) != 0) {
                 // Error replies should be header-only, but libvfio-user sometimes attaches a payload (§3.2).
                 skipBody(size, fds, lim);
@@ -506,11 +523,16 @@ public final class Connection implements AutoCloseable {
                         + " bytes exceeds the " + room + "-byte limit")));
                 return false;
             }
-            MemorySegment body = p.replyBuffer != null
-                    ? (p.replyBuffer.byteSize() == size ? p.replyBuffer : p.replyBuffer.asSlice(0, size))
-                    : Arena.ofAuto().allocate(Math.max(size, 1), 8).asSlice(0, size);
-            if (size > 0) {
-                in.readBody(body, fds);
+            MemorySegment body;
+            if (p.replyData != null) {
+                body = readSplitBody(p, size, fds);
+            } else {
+                body = p.replyBuffer != null
+                        ? (p.replyBuffer.byteSize() == size ? p.replyBuffer : p.replyBuffer.asSlice(0, size))
+                        : Arena.ofAuto().allocate(Math.max(size, 1), 8).asSlice(0, size);
+                if (size > 0) {
+                    in.readBody(body, fds);
+                }
             }
             if (fds.isEmpty() && !fds.truncated()) {
                 p.replied(msgId, cmd, msgSize, flags, error, body, FdList.none());
@@ -526,6 +548,26 @@ public final class Connection implements AutoCloseable {
                 }
             }
         }
+    }
+
+    /**
+     * The body of a reply to {@link #callInto(Request, MemorySegment, MemorySegment)}: its first bytes into the
+     * call's reply buffer, the rest into its data buffer (sizes repeat: no slices then). Returns the part in the
+     * reply buffer; the call keeps how many bytes went to the data buffer.
+     */
+    private MemorySegment readSplitBody(Call p, long size, FdList fds) throws IOException {
+        MemorySegment fixed = p.replyBuffer;
+        long inFixed = Math.min(size, fixed.byteSize());
+        MemorySegment head = inFixed == fixed.byteSize() ? fixed : fixed.asSlice(0, inFixed);
+        if (inFixed > 0) {
+            in.readBody(head, fds);
+        }
+        long inData = size - inFixed;
+        if (inData > 0) {
+            in.readBody(inData == p.replyData.byteSize() ? p.replyData : p.replyData.asSlice(0, inData), fds);
+        }
+        p.replyDataBytes = inData;
+        return head;
     }
 
     /**
@@ -646,6 +688,35 @@ public final class Connection implements AutoCloseable {
      */
     public long callInto(Request request, MemorySegment replyBuffer) throws IOException {
         return finishInto(startInto(request, replyBuffer));
+    }
+
+    /**
+     * As {@link #callInto(Request, MemorySegment)} for a reply made of a fixed part and data that go to different
+     * places: the body's first {@code replyFixed.byteSize()} bytes are read into {@code replyFixed}, the rest into
+     * {@code replyData} (e.g. DMA_READ data straight into the caller's buffer: the reading caller receives it
+     * there with the header, without a copy). A reply larger than both together fails with E2BIG.
+     *
+     * @return the size of the reply body: bytes in {@code replyFixed}, then in {@code replyData}
+     */
+    public long callInto(Request request, MemorySegment replyFixed, MemorySegment replyData) throws IOException {
+        java.util.Objects.requireNonNull(replyFixed, "replyFixed");
+        java.util.Objects.requireNonNull(replyData, "replyData");
+        if (!replyData.isNative() || replyData.isReadOnly()) {
+            throw new IllegalArgumentException("reply data needs a writable native segment, not " + replyData);
+        }
+        Call p = register(request.command(), replyFixed, replyData);
+        boolean sent = false;
+        try {
+            send(p.msgId, p.cmdCode, request, NO_FDS, false);
+            sent = true;
+        } finally {
+            if (!sent) {
+                synchronized (lock) {
+                    unlink(p);
+                }
+            }
+        }
+        return finishInto(p);
     }
 
     /**
@@ -810,10 +881,18 @@ public final class Connection implements AutoCloseable {
     }
 
     private Call register(Command command, MemorySegment replyBuffer) throws IOException {
+        return register(command, replyBuffer, null);
+    }
+
+    private Call register(Command command, MemorySegment replyBuffer, MemorySegment replyData) throws IOException {
         checkNotPaused(command);
         synchronized (lock) {
             checkOpen();
-            return registerLocked(command, replyBuffer);
+            Call p = registerLocked(command, replyBuffer);
+            if (replyData != null) { // null already (reset): no reference store per call
+                p.replyData = replyData;
+            }
+            return p;
         }
     }
 
@@ -1232,7 +1311,11 @@ public final class Connection implements AutoCloseable {
             return true;
         }
         MemorySegment data = heldData;
-        return (data == null || data.byteSize() == 0) && in.receiveNow(likelyBody(null));
+        if (data != null && data.byteSize() != 0) {
+            return false;
+        }
+        MemorySegment likely = likelyBody(null);
+        return in.receiveNow(likely, likelyPrefix);
     }
 
     /** How many replies were held back and sent along with a later message (for tests). */
@@ -1355,7 +1438,7 @@ public final class Connection implements AutoCloseable {
             // Nobody reads between calls in caller-reads mode: look whether the peer has gone (or sent something).
             try {
                 // One non-blocking receive looks (and takes in what came), as the reader loop does.
-                while (!isEndedNoProbe() && !closeRequested && in.receiveNow(likelyBody(null))) {
+                while (!isEndedNoProbe() && !closeRequested && receiveNowAsCaller()) {
                     readOneAsCaller();
                 }
             } catch (IOException e) {
@@ -1369,6 +1452,12 @@ public final class Connection implements AutoCloseable {
             }
         }
         return isEndedNoProbe();
+    }
+
+    /** One look that does not wait, scattering as the next read would. */
+    private boolean receiveNowAsCaller() throws IOException {
+        MemorySegment likely = likelyBody(null);
+        return in.receiveNow(likely, likelyPrefix);
     }
 
     private boolean isEndedNoProbe() {
@@ -1466,6 +1555,9 @@ public final class Connection implements AutoCloseable {
         private int replyError;
         private MemorySegment replyBody;
         private FdList replyFds;
+        /** Where the reply's bytes after replyBuffer's go, or null (see callInto with two buffers); how many came. */
+        MemorySegment replyData;
+        long replyDataBytes;
         // Guarded by Connection.lock:
         boolean receiving;
         boolean abandoned;
@@ -1492,6 +1584,8 @@ public final class Connection implements AutoCloseable {
         void reset() {
             replyBody = null;
             replyBuffer = null;
+            replyData = null;
+            replyDataBytes = 0;
             receiving = false;
             abandoned = false;
             // Recycled under Connection.lock, which orders this before the next start(): no fence of its own.
@@ -1559,7 +1653,7 @@ public final class Connection implements AutoCloseable {
             Object o = outcome;
             if (o == REPLIED) {
                 replyFds.close();
-                return replyBody.byteSize();
+                return replyBody.byteSize() + replyDataBytes;
             }
             throw rethrow((Throwable) o);
         }

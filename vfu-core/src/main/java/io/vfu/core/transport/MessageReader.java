@@ -48,11 +48,17 @@ final class MessageReader implements AutoCloseable {
     /** Scatter reads only pay off for bodies well beyond what the stage takes in anyway. */
     static final long SCATTER_MIN = STAGE_SIZE;
 
+    /** The largest body prefix a scatter read puts into the stage (a reply's fixed part). */
+    static final int MAX_PREFIX = 256;
+
     private final UnixSocket socket;
     private final Arena arena;
     private MemorySegment stage;
     /** The first {@value Header#SIZE} bytes of the stage (scatter reads put a header there). */
     private MemorySegment stageHeader;
+    /** The header and the last scatter read's body prefix ({@link #stageLeadPrefix} bytes): a scatter read's first part. */
+    private MemorySegment stageLead;
+    private int stageLeadPrefix;
     /** Staged bytes are {@code stage[pos, end)}. */
     private int pos;
     private int end;
@@ -72,6 +78,7 @@ final class MessageReader implements AutoCloseable {
         this.arena = arena;
         this.stage = arena.allocate(STAGE_SIZE, 8);
         this.stageHeader = stage.asSlice(0, Header.SIZE);
+        this.stageLead = stageHeader;
     }
 
     /** Whether bytes of a message are staged already (a receive would not block for them). */
@@ -94,11 +101,16 @@ final class MessageReader implements AutoCloseable {
      * and a receive: one system call when something is there.
      */
     boolean receiveNow(MemorySegment likelyBody) throws IOException {
+        return receiveNow(likelyBody, 0);
+    }
+
+    /** As {@link #receiveNow(MemorySegment)}, scattering as {@link #readHeader(MemorySegment, FdList, MemorySegment, int)}. */
+    boolean receiveNow(MemorySegment likelyBody, int prefix) throws IOException {
         if (hasStaged()) {
             return true;
         }
         boolean scatter = likelyBody != null && likelyBody.byteSize() >= SCATTER_MIN;
-        long n = scatter ? scatterFill(likelyBody, true) : fill(true);
+        long n = scatter ? scatterFill(likelyBody, prefix, true) : fill(true);
         lookedAhead = prefilled != null;
         return n >= 0;
     }
@@ -132,6 +144,20 @@ final class MessageReader implements AutoCloseable {
      * itself is waiting to fill).
      */
     boolean readHeader(MemorySegment header, FdList fds, MemorySegment likelyBody) throws IOException {
+        return readHeader(header, fds, likelyBody, 0);
+    }
+
+    /**
+     * As {@link #readHeader(MemorySegment, FdList, MemorySegment)}, with the body's first {@code prefix} bytes
+     * (at most {@value #MAX_PREFIX}) going to the stage and the rest to {@code likelyBody}: for a reply whose
+     * fixed part and data go to different places (e.g. DMA_READ data straight into the device's buffer). Read
+     * the prefix with {@link #readBody} first (it is staged), then the rest into a segment at {@code likelyBody}'s
+     * address.
+     */
+    boolean readHeader(MemorySegment header, FdList fds, MemorySegment likelyBody, int prefix) throws IOException {
+        if (prefix < 0 || prefix > MAX_PREFIX) {
+            throw new IllegalArgumentException("a body prefix of " + prefix + " bytes (0.." + MAX_PREFIX + ")");
+        }
         boolean scatter = likelyBody != null && likelyBody.byteSize() >= SCATTER_MIN;
         // Body bytes in place are kept only if receiveNow put them there for this very header; any others (a
         // header-only message's scatter read brought the next message's bytes) go back to the stage first.
@@ -141,7 +167,7 @@ final class MessageReader implements AutoCloseable {
             unstash();
         }
         while (end - pos < Header.SIZE) {
-            if ((scatter ? scatterFill(likelyBody, false) : fill(false)) == 0) {
+            if ((scatter ? scatterFill(likelyBody, prefix, false) : fill(false)) == 0) {
                 if (end == pos) {
                     return false;
                 }
@@ -168,6 +194,13 @@ final class MessageReader implements AutoCloseable {
             throw new IllegalArgumentException("a body needs a writable native segment, not " + dst);
         }
         long size = dst.byteSize();
+        if (prefilled != null && prefilled.address() != dst.address() && end - pos >= size) {
+            // A prefix read into the stage by a scatter read, before the bytes that landed in place: from the stage,
+            // the bytes in place stay where they are.
+            MemorySegment.copy(stage, pos, ALL_MEMORY, dst.address(), size);
+            pos += (int) size;
+            return;
+        }
         if (prefilled != null && prefilled.address() == dst.address()) {
             // The scatter read guessed right: the first bytes are in place; any beyond this body go to the stage.
             long inPlace = Math.min(prefilledBytes, size);
@@ -233,18 +266,22 @@ final class MessageReader implements AutoCloseable {
     }
 
     /**
-     * One receive of the missing header bytes into the stage and of body bytes into {@code body}, never more
-     * than a header and {@code body}'s size: what lands in {@code body} is the start of the next body. If
-     * {@code now}, without waiting (-1: nothing there).
+     * One receive of the missing header bytes and {@code prefix} body bytes into the stage and of further body
+     * bytes into {@code body}, never more than that and {@code body}'s size: what lands in {@code body} is the
+     * next body after its prefix. If {@code now}, without waiting (-1: nothing there).
      */
-    private long scatterFill(MemorySegment body, boolean now) throws IOException {
+    private long scatterFill(MemorySegment body, int prefix, boolean now) throws IOException {
         compact();
-        long n = now ? socket.receiveNow(stageHeader, end, body, fillFds)
-                : socket.receive(stageHeader, end, body, fillFds);
+        if (stageLeadPrefix != prefix) { // prefixes repeat (one kind of reply): no slice per receive
+            stageLead = stage.asSlice(0, Header.SIZE + prefix);
+            stageLeadPrefix = prefix;
+        }
+        long n = now ? socket.receiveNow(stageLead, end, body, fillFds)
+                : socket.receive(stageLead, end, body, fillFds);
         if (n < 0) {
             return n;
         }
-        long headerPart = Math.min(n, Header.SIZE - end);
+        long headerPart = Math.min(n, Header.SIZE + prefix - end);
         end += (int) headerPart;
         if (n > headerPart) {
             prefilled = body;
@@ -295,6 +332,8 @@ final class MessageReader implements AutoCloseable {
             MemorySegment.copy(stage, 0, bigger, 0, end);
             stage = bigger;
             stageHeader = stage.asSlice(0, Header.SIZE);
+            stageLead = stageHeader;
+            stageLeadPrefix = 0;
         }
         MemorySegment.copy(ALL_MEMORY, source.address() + offset, stage, end, bytes);
         end += (int) bytes;

@@ -194,6 +194,72 @@ class ConnectionTest {
                 .as("a batch is made of fixed parts").isInstanceOf(IllegalArgumentException.class);
     }
 
+    /**
+     * A reply read into two buffers (a fixed part and data, as DMA_READ's): its first bytes fill the first, the
+     * rest the second; a shorter one fills what it has; a larger one is refused with E2BIG and the connection
+     * stays in step.
+     */
+    @org.junit.jupiter.params.ParameterizedTest
+    @org.junit.jupiter.params.provider.ValueSource(booleans = {false, true})
+    void aReplyIsSplitBetweenItsFixedPartAndItsDataBuffer(boolean callerReads) throws Exception {
+        UnixSocket[] s = UnixSocket.pair();
+        Connection client = startedClient(s[0], callerReads);
+        RawWire wire = new RawWire(closeLater(s[1]), arena);
+        String data = "d".repeat(5000) + "end";
+        MemorySegment fixed = Arena.ofAuto().allocate(8);
+        MemorySegment dataBuffer = Arena.ofAuto().allocate(data.length());
+        for (String reply : List.of("fixed-8:" + data, "short", "fixed-8:" + data + "!")) {
+            fixed.fill((byte) 0);
+            dataBuffer.fill((byte) 0);
+            CompletableFuture<Long> call = CompletableFuture.supplyAsync(() -> {
+                try {
+                    return client.callInto(RawPayload.of(Command.DMA_READ, "read"), fixed, dataBuffer);
+                } catch (IOException e) {
+                    throw new java.util.concurrent.CompletionException(e);
+                }
+            });
+            Header h = wire.readHeader();
+            assertThat(wire.readBody(h)).isEqualTo("read");
+            wire.send(h.msgId(), h.cmd(), Header.TYPE_REPLY, reply);
+            if (reply.endsWith("!")) {
+                assertThatThrownBy(() -> call.get(10, TimeUnit.SECONDS)).hasCauseInstanceOf(VfioUserException.class)
+                        .cause().satisfies(e -> assertThat(((VfioUserException) e).errno()).isEqualTo(Errno.E2BIG));
+            } else if (reply.equals("short")) {
+                assertThat(call.get(10, TimeUnit.SECONDS)).isEqualTo(5);
+                assertThat(RawPayload.text(fixed.asSlice(0, 5))).isEqualTo("short");
+                assertThat(dataBuffer.get(java.lang.foreign.ValueLayout.JAVA_BYTE, 0)).as("no data came").isZero();
+            } else {
+                assertThat(call.get(10, TimeUnit.SECONDS)).isEqualTo(8 + data.length());
+                assertThat(RawPayload.text(fixed)).isEqualTo("fixed-8:");
+                assertThat(RawPayload.text(dataBuffer)).isEqualTo(data);
+            }
+        }
+        // Still in step after the refused reply: an ordinary call gets its own reply.
+        CompletableFuture<String> next = CompletableFuture.supplyAsync(() -> {
+            try (ReceivedReply r = client.call(RawPayload.of(Command.REGION_READ, "after"))) {
+                return RawPayload.text(r.payload());
+            } catch (IOException e) {
+                throw new java.util.concurrent.CompletionException(e);
+            }
+        });
+        Header h = wire.readHeader();
+        assertThat(wire.readBody(h)).isEqualTo("after");
+        wire.send(h.msgId(), h.cmd(), Header.TYPE_REPLY, "ok");
+        assertThat(next.get(10, TimeUnit.SECONDS)).isEqualTo("ok");
+    }
+
+    /** A client connection that serves nothing, started with a reader thread or in caller-reads mode. */
+    private Connection startedClient(UnixSocket socket, boolean callerReads) throws IOException {
+        Connection client = closeLater(new Connection(socket, LIMITS, "client"));
+        CommandHandler none = cmd -> { throw VfioUserException.einval("client serves nothing"); };
+        if (callerReads) {
+            client.startCallerReads(none);
+        } else {
+            client.start(none);
+        }
+        return client;
+    }
+
     /** A request whose text is its fixed part (batches take no data tails). */
     private record FixedText(Command command, String text) implements io.vfu.core.protocol.Request {
         @Override
@@ -216,14 +282,8 @@ class ConnectionTest {
     @org.junit.jupiter.params.provider.ValueSource(booleans = {false, true})
     void pipelinedCallsGetTheirOwnRepliesInTheirOwnBuffers(boolean callerReads) throws Exception {
         UnixSocket[] s = UnixSocket.pair();
-        Connection client = closeLater(new Connection(s[0], LIMITS, "client"));
+        Connection client = startedClient(s[0], callerReads);
         UnixSocket peer = closeLater(s[1]);
-        CommandHandler none = cmd -> { throw VfioUserException.einval("client serves nothing"); };
-        if (callerReads) {
-            client.startCallerReads(none);
-        } else {
-            client.start(none);
-        }
         RawWire wire = new RawWire(peer, arena);
         MemorySegment[] buffers = new MemorySegment[4];
         Connection.Call[] calls = new Connection.Call[4];

@@ -92,20 +92,35 @@ class MessageReaderTest {
      */
     private int readOne(MessageReader reader, List<Long> tags, MemorySegment likely, boolean useLikely)
             throws IOException {
+        return readOne(reader, tags, likely, useLikely, 0);
+    }
+
+    /**
+     * As {@link #readOne(MessageReader, List, MemorySegment, boolean)} with the body's first {@code prefix} bytes
+     * read apart (as a reply's fixed part, into a buffer of their own) and the rest into {@code likely}.
+     */
+    private int readOne(MessageReader reader, List<Long> tags, MemorySegment likely, boolean useLikely, int prefix)
+            throws IOException {
         MemorySegment header = arena.allocate(Header.SIZE);
         try (FdList fds = new FdList()) {
-            assertThat(reader.readHeader(header, fds, likely)).isTrue();
+            assertThat(reader.readHeader(header, fds, likely, prefix)).isTrue();
             int id = Short.toUnsignedInt(header.get(ValueLayout.JAVA_SHORT_UNALIGNED, Header.MSG_ID_OFFSET));
             int bodySize = header.get(ValueLayout.JAVA_INT_UNALIGNED, Header.MSG_SIZE_OFFSET) - Header.SIZE;
-            MemorySegment body = useLikely && likely != null && bodySize <= likely.byteSize()
-                    ? likely.asSlice(0, bodySize)
-                    : arena.allocate(Math.max(bodySize, 1)).asSlice(0, bodySize);
-            if (bodySize > 0) { // as Connection reads: nothing for a header-only message
-                reader.readBody(body, fds);
+            int first = Math.min(prefix, bodySize);
+            MemorySegment head = arena.allocate(Math.max(first, 1)).asSlice(0, first);
+            int restSize = bodySize - first;
+            MemorySegment rest = useLikely && likely != null && restSize <= likely.byteSize()
+                    ? likely.asSlice(0, restSize)
+                    : arena.allocate(Math.max(restSize, 1)).asSlice(0, restSize);
+            if (first > 0) { // as Connection reads: nothing for a header-only message
+                reader.readBody(head, fds);
+            }
+            if (restSize > 0) {
+                reader.readBody(rest, fds);
             }
             for (int i = 0; i < bodySize; i++) {
-                assertThat(body.get(ValueLayout.JAVA_BYTE, i)).as("body byte %d of message %d", i, id)
-                        .isEqualTo(bodyByte(id, i));
+                byte got = i < first ? head.get(ValueLayout.JAVA_BYTE, i) : rest.get(ValueLayout.JAVA_BYTE, i - first);
+                assertThat(got).as("body byte %d of message %d", i, id).isEqualTo(bodyByte(id, i));
             }
             for (int fd : fds.takeAll()) {
                 tags.add(tagOf(fd));
@@ -203,6 +218,37 @@ class MessageReaderTest {
             List<Long> tags = new ArrayList<>();
             assertThat(readOne(reader, tags, likely, true)).isEqualTo(1);
             assertThat(likely.get(ValueLayout.JAVA_BYTE, 9_999)).isEqualTo(bodyByte(1, 9_999));
+            assertThat(reader.hasStaged()).isFalse();
+        }
+    }
+
+    /**
+     * A reply whose fixed part and data go to different places (DMA_READ into the device's buffer): one receive
+     * puts the fixed part into the stage and the data in place, and reading the fixed part leaves it there.
+     */
+    @Test
+    void aScatterReadWithAPrefixStagesTheFixedPartAndPutsTheDataInPlace() throws Exception {
+        UnixSocket[] s = pair();
+        s[0].send(null, message(1, 16 + 10_000), message(2, 30));
+        MemorySegment data = arena.allocate(10_000);
+        try (MessageReader reader = new MessageReader(s[1], arena)) {
+            MemorySegment header = arena.allocate(Header.SIZE);
+            try (FdList fds = new FdList()) {
+                assertThat(reader.readHeader(header, fds, data, 16)).isTrue();
+                assertThat(data.get(ValueLayout.JAVA_BYTE, 0)).as("the data's start landed in place")
+                        .isEqualTo(bodyByte(1, 16));
+                MemorySegment fixed = arena.allocate(16);
+                reader.readBody(fixed, fds);
+                assertThat(fixed.get(ValueLayout.JAVA_BYTE, 15)).isEqualTo(bodyByte(1, 15));
+                // Mark the data's first byte: reading the data must not write it again (no copy from the stage).
+                byte marker = (byte) (bodyByte(1, 16) + 1);
+                data.set(ValueLayout.JAVA_BYTE, 0, marker);
+                reader.readBody(data, fds);
+                assertThat(data.get(ValueLayout.JAVA_BYTE, 0)).as("left in place, not copied").isEqualTo(marker);
+                assertThat(data.get(ValueLayout.JAVA_BYTE, 9_999)).isEqualTo(bodyByte(1, 16 + 9_999));
+            }
+            List<Long> tags = new ArrayList<>();
+            assertThat(readOne(reader, tags, null, false)).as("the next message, after the data").isEqualTo(2);
             assertThat(reader.hasStaged()).isFalse();
         }
     }
@@ -322,7 +368,8 @@ class MessageReaderTest {
                                    @ForAll @Size(min = 40, max = 40) List<Boolean> joinWithNext,
                                    @ForAll @Size(min = 40, max = 40) List<@IntRange(min = 0, max = 12000) Integer> likelySizes,
                                    @ForAll @Size(min = 40, max = 40) List<Boolean> useLikely,
-                                   @ForAll @Size(min = 40, max = 40) List<@IntRange(min = 0, max = 2) Integer> look)
+                                   @ForAll @Size(min = 40, max = 40) List<@IntRange(min = 0, max = 2) Integer> look,
+                                   @ForAll @Size(min = 40, max = 40) List<@IntRange(min = 0, max = 40) Integer> prefixes)
             throws Exception {
         UnixSocket[] s = UnixSocket.pair();
         s[1].receiveTimeout(Duration.ofSeconds(10)); // a framing bug would wait for bytes forever
@@ -369,12 +416,14 @@ class MessageReaderTest {
                     MemorySegment likely = likelySize >= MessageReader.SCATTER_MIN ? a.allocate(likelySize) : null;
                     // Sometimes a look without waiting first (as a reader holding replies does), scattering into
                     // the same buffer as the read or into another one.
+                    // Sometimes the body's first bytes are read apart (a reply's fixed part, staged by the scatter).
+                    int prefix = prefixes.get(i) > 24 ? prefixes.get(i) - 24 : 0;
                     if (look.get(i) == 1 || (look.get(i) == 2 && likely == null)) {
-                        reader.receiveNow(likely);
+                        reader.receiveNow(likely, prefix);
                     } else if (look.get(i) == 2) {
-                        reader.receiveNow(a.allocate(likelySize));
+                        reader.receiveNow(a.allocate(likelySize), prefix);
                     }
-                    assertThat(readOne(reader, tags, likely, useLikely.get(i))).isEqualTo(i);
+                    assertThat(readOne(reader, tags, likely, useLikely.get(i), prefix)).isEqualTo(i);
                     assertThat(tags).as("fds of message %d", i).isEqualTo(expected.get(i));
                 }
                 writer.get(10, TimeUnit.SECONDS);

@@ -6,6 +6,7 @@ import io.vfu.core.protocol.DmaReadRequest;
 import io.vfu.core.protocol.DmaWriteReply;
 import io.vfu.core.protocol.DmaWriteRequest;
 import io.vfu.core.protocol.VfioUserException;
+import io.vfu.core.protocol.Wire;
 import io.vfu.core.transport.Connection;
 import io.vfu.core.transport.SpareBuffer;
 import io.vfu.server.dma.DmaMessenger;
@@ -25,6 +26,8 @@ final class ConnectionDmaMessenger implements DmaMessenger {
      * than the rest of its side of the message.
      */
     private final SpareBuffer spare = new SpareBuffer(4096);
+    /** The fixed part of a DMA_READ reply whose data goes straight to the caller's segment (16 bytes, kept). */
+    private final SpareBuffer spareFixed = new SpareBuffer(0);
 
     ConnectionDmaMessenger(Connection connection, long maxTransfer) {
         this.connection = connection;
@@ -33,6 +36,28 @@ final class ConnectionDmaMessenger implements DmaMessenger {
 
     @Override
     public void dmaRead(long iova, MemorySegment dst) throws IOException {
+        if (!dst.isNative() || dst.isReadOnly()) {
+            dmaReadCopying(iova, dst);
+            return;
+        }
+        long n = dst.byteSize();
+        // The data goes straight into dst (the reply's fixed part into a small buffer): no copy of the data here.
+        MemorySegment fixed = spareFixed.take(DmaReadReply.FIXED_SIZE);
+        try {
+            long got = connection.callInto(new DmaReadRequest(iova, n), fixed, dst);
+            long address = got >= DmaReadReply.FIXED_SIZE ? Wire.u64(fixed, 0) : -1;
+            long count = got >= DmaReadReply.FIXED_SIZE ? Wire.u64(fixed, 8) : -1;
+            if (got != DmaReadReply.FIXED_SIZE + n || address != iova || count != n) {
+                throw new VfioUserException(Errno.EIO, "DMA_READ reply of " + got + " bytes for " + address + "+"
+                        + count + ", asked " + iova + "+" + n);
+            }
+        } finally {
+            spareFixed.giveBack(fixed); // callInto returned: nothing is written into it any more
+        }
+    }
+
+    /** DMA_READ into a heap or read-only segment: the reply is received into a buffer and copied. */
+    private void dmaReadCopying(long iova, MemorySegment dst) throws IOException {
         long n = dst.byteSize();
         MemorySegment buffer = spare.take(DmaReadReply.FIXED_SIZE + n);
         try {
