@@ -1584,7 +1584,9 @@ public final class Connection implements AutoCloseable {
         void reset() {
             replyBody = null;
             replyBuffer = null;
-            replyData = null;
+            if (replyData != null) { // rarely set: no reference store per call
+                replyData = null;
+            }
             replyDataBytes = 0;
             receiving = false;
             abandoned = false;
