@@ -7,6 +7,7 @@ import io.vfu.core.protocol.DmaReadRequest;
 import io.vfu.core.protocol.DmaWriteReply;
 import io.vfu.core.protocol.DmaWriteRequest;
 import io.vfu.core.protocol.VfioUserException;
+import io.vfu.core.protocol.Wire;
 import io.vfu.core.transport.CommandHandler;
 import io.vfu.core.transport.IncomingCommand;
 import io.vfu.core.transport.Response;
@@ -15,9 +16,11 @@ import java.lang.foreign.MemorySegment;
 /**
  * Serves the server→client commands (DMA_READ, DMA_WRITE; protocol reference §7.3) of one connection from a
  * {@link GuestMemory}. Runs on the thread reading that connection; a DMA_READ reply is sent straight from guest
- * memory (no copy), under the memory's read lock until it is out.
+ * memory (no copy), under the memory's read lock until it is out, and a DMA_WRITE's data is received straight
+ * into guest memory ({@link #place}), under that lock until it is in.
  */
 final class DmaService implements CommandHandler {
+    private static final int DMA_WRITE = Command.DMA_WRITE.code();
     private final GuestMemory memory;
     private final long maxDataXferSize;
 
@@ -50,6 +53,46 @@ final class DmaService implements CommandHandler {
         }
         throw new VfioUserException(Errno.EINVAL, "the client does not serve command " + command.header().cmd()
                 + (cmd != null ? " (" + cmd + ")" : ""));
+    }
+
+    /** DMA_WRITE's data goes straight into guest memory once its address and count are read. */
+    @Override
+    public int placedDataOffset(int cmd) {
+        return cmd == DMA_WRITE ? DmaWriteRequest.FIXED_SIZE : 0;
+    }
+
+    /**
+     * The guest memory a DMA_WRITE's data is received into (no copy through the connection's buffer); errors as
+     * {@link GuestMemory#dmaWrite}'s, before any byte lands. The pages are marked dirty once the data is in, or
+     * when the connection ends while it comes (some may have landed).
+     */
+    @Override
+    public Placement place(int cmd, MemorySegment fixed, long dataSize) {
+        long address = Wire.u64(fixed, 0);
+        long count = Wire.u64(fixed, 8);
+        if (count != dataSize) {
+            throw new VfioUserException(Errno.EINVAL, "DMA_WRITE: count " + Long.toUnsignedString(count)
+                    + " but " + dataSize + " bytes of data");
+        }
+        checkCount(count, "DMA_WRITE");
+        GuestMemory.WriteView view = memory.acquireWriteView(address, count);
+        return new Placement() {
+            @Override
+            public MemorySegment destination() {
+                return view.segment();
+            }
+
+            @Override
+            public Response received() {
+                memory.releaseWriteView(view, true);
+                return Response.of(new DmaWriteReply(address, count));
+            }
+
+            @Override
+            public void abandoned() {
+                memory.releaseWriteView(view, false);
+            }
+        };
     }
 
     private void checkCount(long count, String what) {

@@ -217,11 +217,7 @@ public final class GuestMemory implements AutoCloseable {
         lock.readLock().lock();
         boolean held = false;
         try {
-            Region r = find(address, count, "DMA_READ");
-            if (!r.deviceRead) {
-                throw new VfioUserException(Errno.EPERM, "DMA_READ: " + Wire.hex(address) + " in " + r
-                        + ", which the device may not read");
-            }
+            Region r = findFor(address, count, false);
             MemorySegment view = r.segment.asSlice(address - r.iova, count);
             r.bytesRead.add(count);
             held = true;
@@ -239,26 +235,72 @@ public final class GuestMemory implements AutoCloseable {
     }
 
     /**
+     * DMA_WRITE without a copy: where the {@code count} bytes at {@code address} go, a view of their region, for
+     * the command's data to be received straight into guest memory. On success this thread holds the memory's
+     * read lock until {@link #releaseWriteView}: the region cannot be removed while the data lands in it.
+     *
+     * @throws VfioUserException EFAULT (not inside one mapped region), EPERM (region read-only for the device);
+     *                           then no lock is held
+     */
+    WriteView acquireWriteView(long address, long count) {
+        lock.readLock().lock();
+        boolean held = false;
+        try {
+            Region r = findFor(address, count, true);
+            long offset = address - r.iova;
+            WriteView view = new WriteView(r, offset, r.segment.asSlice(offset, count));
+            held = true;
+            return view;
+        } finally {
+            if (!held) {
+                lock.readLock().unlock();
+            }
+        }
+    }
+
+    /**
+     * Ends {@link #acquireWriteView} (same thread): the pages are marked dirty, also when not all the data came
+     * ({@code complete} false: whatever landed must still be migrated); only complete writes are counted. The
+     * region is the one the view was taken from, even if the device unmapped it meanwhile.
+     */
+    void releaseWriteView(WriteView view, boolean complete) {
+        try {
+            view.region.markDirty(view.offset, view.segment.byteSize());
+            if (complete) {
+                view.region.bytesWritten.add(view.segment.byteSize());
+            }
+        } finally {
+            lock.readLock().unlock();
+        }
+    }
+
+    /** A DMA_WRITE's destination in {@code region} at {@code offset} (see {@link #acquireWriteView}). */
+    record WriteView(Region region, long offset, MemorySegment segment) {
+    }
+
+    /**
      * DMA_WRITE: copies {@code data} to {@code address} and marks the pages dirty.
      *
      * @throws VfioUserException EFAULT (not inside one mapped region), EPERM (region read-only for the device)
      */
     void dmaWrite(long address, MemorySegment data) {
-        long count = data.byteSize();
-        lock.readLock().lock();
+        WriteView view = acquireWriteView(address, data.byteSize());
         try {
-            Region r = find(address, count, "DMA_WRITE");
-            if (!r.deviceWrite) {
-                throw new VfioUserException(Errno.EPERM, "DMA_WRITE: " + Wire.hex(address) + " in " + r
-                        + ", which the device may not write");
-            }
-            long offset = address - r.iova;
-            MemorySegment.copy(data, 0, r.segment, offset, count);
-            r.markDirty(offset, count);
-            r.bytesWritten.add(count);
+            view.segment.copyFrom(data);
         } finally {
-            lock.readLock().unlock();
+            releaseWriteView(view, true);
         }
+    }
+
+    /** The region a device access of {@code count} bytes at {@code address} goes to, if the device may make it. */
+    private Region findFor(long address, long count, boolean write) {
+        String what = write ? "DMA_WRITE" : "DMA_READ";
+        Region r = find(address, count, what);
+        if (write ? !r.deviceWrite : !r.deviceRead) {
+            throw new VfioUserException(Errno.EPERM, what + ": " + Wire.hex(address) + " in " + r
+                    + ", which the device may not " + (write ? "write" : "read"));
+        }
+        return r;
     }
 
     private Region find(long address, long count, String what) {

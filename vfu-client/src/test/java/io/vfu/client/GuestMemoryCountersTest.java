@@ -27,4 +27,28 @@ class GuestMemoryCountersTest {
             assertThat(b.dmaBytesWritten()).isZero();
         }
     }
+
+    /**
+     * A DMA_WRITE received in place: the pages are marked dirty whether or not all the data came (what landed
+     * must be migrated), only a complete write is counted, and the memory's lock is let go either way.
+     */
+    @Test
+    void aWriteViewMarksDirtyEvenWhenAbandonedAndCountsOnlyWhatCompleted() throws Exception {
+        try (GuestMemory memory = new GuestMemory()) {
+            GuestMemory.Region a = memory.allocateWithoutFd(0x0, 0x4000, true, true);
+            a.mapped(true);
+            GuestMemory.WriteView done = memory.acquireWriteView(0x10, 100);
+            done.segment().fill((byte) 7);
+            memory.releaseWriteView(done, true);
+            GuestMemory.WriteView cut = memory.acquireWriteView(0x2000, 0x1000);
+            memory.releaseWriteView(cut, false);
+            assertThat(a.segment().get(java.lang.foreign.ValueLayout.JAVA_BYTE, 0x10 + 99)).isEqualTo((byte) 7);
+            assertThat(a.dmaBytesWritten()).isEqualTo(100);
+            assertThat(a.dirtyPageCount()).as("pages 0 and 2").isEqualTo(2);
+            assertThatThrownBy(() -> memory.acquireWriteView(0x3f00, 0x200)).isInstanceOf(VfioUserException.class);
+            // No lock left behind: another thread can remove the region.
+            java.util.concurrent.CompletableFuture.runAsync(() -> memory.remove(a))
+                    .get(10, java.util.concurrent.TimeUnit.SECONDS);
+        }
+    }
 }

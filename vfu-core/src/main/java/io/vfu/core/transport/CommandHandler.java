@@ -32,6 +32,38 @@ public interface CommandHandler {
         return handle(new IncomingCommand(new Header(msgId, cmd, msgSize, flags, 0), payload, fds));
     }
 
+    /**
+     * For a command whose data has a home of its own (DMA_WRITE: guest memory): the size of the fixed part
+     * before its data, so that the connection reads that part first and asks {@link #place} where the data
+     * goes; 0 (the default) for a command read whole into the connection's buffer.
+     */
+    default int placedDataOffset(int cmd) {
+        return 0;
+    }
+
+    /**
+     * Where the {@code dataSize} data bytes after {@code fixed} (the command's first
+     * {@link #placedDataOffset} bytes, valid during the call) are received, straight from the socket instead
+     * of through the connection's buffer; or {@code null} to read the whole command into that buffer and serve
+     * it with {@link #handle(int, int, long, int, MemorySegment, FdList)} as usual. Throwing
+     * {@link VfioUserException} answers the command with its errno (the data is skipped, nothing is placed).
+     */
+    default Placement place(int cmd, MemorySegment fixed, long dataSize) {
+        return null;
+    }
+
+    /** A command's data being received in place (see {@link #place}). */
+    interface Placement {
+        /** Where the data goes: a writable native segment of exactly the data's size. */
+        MemorySegment destination();
+
+        /** The data is in: serve the command (as {@link #handle(IncomingCommand)} would, same contract). */
+        Response received() throws IOException;
+
+        /** The data did not all come (the connection ended): some of it may have landed. */
+        void abandoned();
+    }
+
     /** Called once on the reader thread when the connection ends (peer gone, closed, or fatal error). */
     default void closed(Throwable cause) {
     }

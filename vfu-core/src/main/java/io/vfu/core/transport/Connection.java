@@ -124,6 +124,8 @@ public final class Connection implements AutoCloseable {
     private MemorySegment receiveSlice;
     /** Body size of the last command read on the fast path (reader thread only). */
     private int lastCommandBodySize;
+    /** The fixed part of the last placed command, a slice of the receive buffer (reader thread only). */
+    private MemorySegment placedFixed;
     private final ArrayDeque<IncomingCommand> queued = new ArrayDeque<>();
     private int inlineDepth;
     /** Set by {@link #likelyBody}: how many of the likely body's first bytes a scatter read puts into the stage. */
@@ -348,6 +350,13 @@ public final class Connection implements AutoCloseable {
                     && !fds.truncated() && waiting == null && inlineDepth == 0) {
                 // The common case, framed from the raw fields: no Header record per command (hot path).
                 int size = (int) (msgSize - Header.SIZE);
+                int cmd = Wire.u16(headerBuf, Header.CMD_OFFSET);
+                int placedAt = fds.isEmpty() ? handler.placedDataOffset(cmd) : 0;
+                if (placedAt > 0 && size > placedAt) {
+                    readPlaced(Wire.u16(headerBuf, Header.MSG_ID_OFFSET), cmd, msgSize, flags, size, placedAt, fds);
+                    handedOn = true; // served: the list went back to spareFds
+                    return true;
+                }
                 MemorySegment body = receiveBuffer(size);
                 if (size > 0) {
                     in.readBody(body, fds);
@@ -600,26 +609,90 @@ public final class Connection implements AutoCloseable {
         dispatch(header.msgId(), header.cmd(), header.msgSize(), header.flags(), payload, fds);
     }
 
+    /**
+     * A command whose data the handler may place ({@link CommandHandler#place}): the fixed part into the
+     * receive buffer, then the data where the handler says, or into the buffer after the fixed part.
+     */
+    private void readPlaced(int msgId, int cmd, long msgSize, int flags, int size, int placedAt, FdList fds)
+            throws IOException {
+        // No scatter read into the receive buffer for the next command: this kind's data goes elsewhere.
+        lastCommandBodySize = 0;
+        MemorySegment body = receiveBuffer(size);
+        if (placedFixed == null || placedFixed.address() != body.address() || placedFixed.byteSize() != placedAt) {
+            placedFixed = body.asSlice(0, placedAt);
+        }
+        in.readBody(placedFixed, fds);
+        CommandHandler.Placement placement;
+        try {
+            placement = handler.place(cmd, placedFixed, size - placedAt);
+        } catch (RuntimeException e) {
+            skipBody(size - placedAt, fds, limits); // nothing placed: the data is dropped, the command answered
+            Errno error = errnoOf(e, msgId, cmd, msgSize, flags);
+            fds.close();
+            spareFds = fds;
+            sendOutcome(msgId, cmd, msgSize, flags, null, error);
+            return;
+        }
+        if (placement == null) {
+            in.readBody(body.asSlice(placedAt), fds);
+            dispatch(msgId, cmd, msgSize, flags, body, fds);
+            return;
+        }
+        MemorySegment dst = placement.destination();
+        boolean received = false;
+        try {
+            if (dst.byteSize() != size - placedAt) {
+                throw new IllegalStateException(name + ": a placement of " + dst.byteSize() + " bytes for "
+                        + (size - placedAt) + " bytes of data");
+            }
+            in.readBody(dst, fds);
+            received = true;
+        } finally {
+            if (!received) {
+                placement.abandoned();
+            }
+        }
+        dispatch(msgId, cmd, msgSize, flags, null, fds, placement);
+    }
+
     private void dispatch(int msgId, int cmd, long msgSize, int flags, MemorySegment payload, FdList fds)
             throws IOException {
+        dispatch(msgId, cmd, msgSize, flags, payload, fds, null);
+    }
+
+    /** Serves a command (with the handler, or a placement's {@code received}) and sends its reply. */
+    private void dispatch(int msgId, int cmd, long msgSize, int flags, MemorySegment payload, FdList fds,
+                          CommandHandler.Placement placed) throws IOException {
         Response response = null;
         Errno error = null;
         inlineDepth++;
         try {
-            response = handler.handle(msgId, cmd, msgSize, flags, payload, fds);
-        } catch (VfioUserException e) {
-            if (log.isDebugEnabled()) {
-                log.debug("{}: {} -> {}", name, new Header(msgId, cmd, msgSize, flags, 0), e.getMessage());
-            }
-            error = e.errno();
+            response = placed != null ? placed.received() : handler.handle(msgId, cmd, msgSize, flags, payload, fds);
         } catch (RuntimeException e) {
-            log.error("{}: handler failed on {}", name, new Header(msgId, cmd, msgSize, flags, 0), e);
-            error = Errno.EIO;
+            error = errnoOf(e, msgId, cmd, msgSize, flags);
         } finally {
             inlineDepth--;
             fds.close();
             spareFds = fds; // empty again: reused for the next message
         }
+        sendOutcome(msgId, cmd, msgSize, flags, response, error);
+    }
+
+    /** The errno a handler's failure is answered with: a {@link VfioUserException}'s own, else EIO (logged). */
+    private Errno errnoOf(RuntimeException e, int msgId, int cmd, long msgSize, int flags) {
+        if (e instanceof VfioUserException v) {
+            if (log.isDebugEnabled()) {
+                log.debug("{}: {} -> {}", name, new Header(msgId, cmd, msgSize, flags, 0), v.getMessage());
+            }
+            return v.errno();
+        }
+        log.error("{}: handler failed on {}", name, new Header(msgId, cmd, msgSize, flags, 0), e);
+        return Errno.EIO;
+    }
+
+    /** Sends a served command's reply: {@code error}'s, else {@code response} (unless No_reply). */
+    private void sendOutcome(int msgId, int cmd, long msgSize, int flags, Response response, Errno error)
+            throws IOException {
         try {
             if ((flags & Header.FLAG_NO_REPLY) != 0) {
                 return;

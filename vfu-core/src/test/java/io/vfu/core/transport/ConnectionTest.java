@@ -435,6 +435,87 @@ class ConnectionTest {
     }
 
     /**
+     * Commands whose data the handler places ({@link CommandHandler#place}): the fixed part is read first, the
+     * data lands in the handler's segment and {@code received} answers; a refused placement answers with its
+     * errno and drops the data; no placement serves the command whole as usual; a peer that goes away in the
+     * middle of the data leads to {@code abandoned}. The connection stays in step throughout.
+     */
+    @Test
+    void aHandlerPlacesCommandDataWhereItBelongs() throws Exception {
+        ServerAndPeer sp = serverWithRawPeer();
+        Connection server = sp.server();
+        RawWire wire = new RawWire(sp.peer(), arena);
+        MemorySegment home = Arena.ofAuto().allocate(6000);
+        List<String> events = new java.util.concurrent.CopyOnWriteArrayList<>();
+        CountDownLatch abandoned = new CountDownLatch(1);
+        server.start(new CommandHandler() {
+            @Override
+            public Response handle(IncomingCommand cmd) {
+                events.add("handle " + RawPayload.text(cmd.payload()).length());
+                return Response.of(RawPayload.of(cmd.header().command(), "whole"));
+            }
+
+            @Override
+            public int placedDataOffset(int cmd) {
+                return cmd == Command.DMA_WRITE.code() ? 8 : 0;
+            }
+
+            @Override
+            public Placement place(int cmd, MemorySegment fixed, long dataSize) {
+                String how = RawPayload.text(fixed);
+                events.add("place " + how + " " + dataSize);
+                if (how.equals("refuse::")) {
+                    throw new VfioUserException(Errno.EFAULT, "no home for it");
+                }
+                if (how.equals("usual:::")) {
+                    return null;
+                }
+                MemorySegment dst = home.asSlice(0, dataSize);
+                return new Placement() {
+                    @Override
+                    public MemorySegment destination() {
+                        return dst;
+                    }
+
+                    @Override
+                    public Response received() {
+                        events.add("received " + RawPayload.text(dst.asSlice(dataSize - 3)));
+                        return Response.of(RawPayload.of(Command.DMA_WRITE, "placed"));
+                    }
+
+                    @Override
+                    public void abandoned() {
+                        events.add("abandoned");
+                        abandoned.countDown();
+                    }
+                };
+            }
+        });
+        String data = "x".repeat(5000) + "end";
+        wire.send(1, Command.DMA_WRITE.code(), Header.TYPE_COMMAND, "place:::" + data);
+        assertThat(wire.readReplyText(1)).isEqualTo("placed");
+        assertThat(RawPayload.text(home.asSlice(0, data.length()))).isEqualTo(data);
+        wire.send(2, Command.DMA_WRITE.code(), Header.TYPE_COMMAND, "refuse::" + data);
+        Header refused = wire.readHeader();
+        assertThat(refused.msgId()).isEqualTo(2);
+        assertThat(refused.isError()).isTrue();
+        assertThat(refused.error()).isEqualTo(Errno.EFAULT.value());
+        wire.send(3, Command.DMA_WRITE.code(), Header.TYPE_COMMAND, "usual:::" + data);
+        assertThat(wire.readReplyText(3)).isEqualTo("whole");
+        wire.send(4, Command.REGION_READ.code(), Header.TYPE_COMMAND, "other");
+        assertThat(wire.readReplyText(4)).isEqualTo("whole");
+        // The peer sends a header, the fixed part and some of the data, then goes away.
+        MemorySegment partial = arena.allocate(Header.SIZE + 8 + 100);
+        Header.encode(partial, 5, Command.DMA_WRITE.code(), Header.SIZE + 8 + 5000, Header.TYPE_COMMAND, 0);
+        partial.asSlice(Header.SIZE, 8).copyFrom(MemorySegment.ofArray("place:::".getBytes()));
+        sp.peer().send(null, partial);
+        sp.peer().close();
+        assertThat(abandoned.await(10, TimeUnit.SECONDS)).isTrue();
+        assertThat(events).containsExactly("place place::: 5003", "received end", "place refuse:: 5003",
+                "place usual::: 5003", "handle 5011", "handle 5", "place place::: 5000", "abandoned");
+    }
+
+    /**
      * Coalescible replies ({@link Response#coalescible}): held back while the next command, already received,
      * is handled, then sent with its reply. Whatever follows (more of them, an error, a posted command and then
      * nothing, a reply with fds), every reply arrives, in order, with its own data and fds.
