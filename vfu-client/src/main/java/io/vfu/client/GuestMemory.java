@@ -160,6 +160,9 @@ public final class GuestMemory implements AutoCloseable {
     /**
      * Removes and frees a region. Unmap it from the device first ({@link VfioUserClient#dmaUnmap(Region)}):
      * a server holding its fd mapping keeps the memfd's pages alive, but no more DMA messages are served.
+     * Waits for a DMA message being served to end (a DMA_READ reply being sent from guest memory, a DMA_WRITE's
+     * data being received into it): a server that stalls in the middle of one holds this up until its
+     * connection ends ({@link VfioUserClient#close} ends the connections before it frees the memory).
      */
     public void remove(Region region) {
         lock.writeLock().lock();
