@@ -224,6 +224,7 @@ class ClientCallsTest {
                 expectError(s, new DmaReadRequest(0x90000, 8), outcomes, "unmapped");
                 expectError(s, new DmaReadRequest(0x10000 + 0x3C00, 0x800), outcomes, "beyond");
                 expectError(s, new DmaWriteRequest(0x10000, MemorySegment.ofArray(new byte[5000])), outcomes, "too big");
+                expectError(s, dmaWriteWithCount(0x10000, 8, 16), outcomes, "count not the data's");
                 return Response.of(new RegionWriteReply(r.offset(), r.region(), r.count()));
             });
             try (VfioUserClient client = ClientTestSupport.connect(dir, ClientTestSupport.options().maxDataXferSize(4096).build())) {
@@ -234,8 +235,11 @@ class ClientCallsTest {
                 client.dmaMap(ro);
                 client.write(0, 0, new byte[4]);
                 assertThat(outcomes).containsExactly("map 0x10000 fds=0", "map 0x20000 fds=0", "write 4096", "write 1904",
-                        "read 4096 equal=true", "read-only: EPERM", "unmapped: EFAULT", "beyond: EFAULT", "too big: E2BIG");
+                        "read 4096 equal=true", "read-only: EPERM", "unmapped: EFAULT", "beyond: EFAULT", "too big: E2BIG",
+                        "count not the data's: EINVAL");
                 assertThat(rw.segment().asSlice(100, payload.length).toArray(ValueLayout.JAVA_BYTE)).isEqualTo(payload);
+                assertThat(rw.segment().asSlice(0, 100).toArray(ValueLayout.JAVA_BYTE)).as("refused writes land nowhere")
+                        .containsOnly((byte) 0);
                 // 100..6100 touches pages 0 and 1 of 4 KiB.
                 assertThat(rw.dirtyPageCount()).isEqualTo(2);
                 MemorySegment bitmap = rw.readAndClearDirty();
@@ -243,6 +247,33 @@ class ClientCallsTest {
                 assertThat(rw.dirtyPageCount()).isZero();
             }
         }
+    }
+
+    /** A DMA_WRITE whose count field ({@code count}) is not the length of its data ({@code dataBytes} of 0xFF). */
+    private static io.vfu.core.protocol.Request dmaWriteWithCount(long address, long count, int dataBytes) {
+        MemorySegment data = MemorySegment.ofArray(new byte[dataBytes]).fill((byte) 0xFF);
+        return new io.vfu.core.protocol.Request() {
+            @Override
+            public Command command() {
+                return Command.DMA_WRITE;
+            }
+
+            @Override
+            public int fixedSize() {
+                return DmaWriteRequest.FIXED_SIZE;
+            }
+
+            @Override
+            public void encodeFixed(MemorySegment dst) {
+                dst.set(Wire.U64, 0, address);
+                dst.set(Wire.U64, 8, count);
+            }
+
+            @Override
+            public MemorySegment data() {
+                return data;
+            }
+        };
     }
 
     private static void expectError(FakeServer s, io.vfu.core.protocol.Request request, List<String> outcomes, String label)
