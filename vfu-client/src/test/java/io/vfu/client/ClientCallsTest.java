@@ -250,30 +250,12 @@ class ClientCallsTest {
     }
 
     /** A DMA_WRITE whose count field ({@code count}) is not the length of its data ({@code dataBytes} of 0xFF). */
-    private static io.vfu.core.protocol.Request dmaWriteWithCount(long address, long count, int dataBytes) {
-        MemorySegment data = MemorySegment.ofArray(new byte[dataBytes]).fill((byte) 0xFF);
-        return new io.vfu.core.protocol.Request() {
-            @Override
-            public Command command() {
-                return Command.DMA_WRITE;
-            }
-
-            @Override
-            public int fixedSize() {
-                return DmaWriteRequest.FIXED_SIZE;
-            }
-
-            @Override
-            public void encodeFixed(MemorySegment dst) {
-                dst.set(Wire.U64, 0, address);
-                dst.set(Wire.U64, 8, count);
-            }
-
-            @Override
-            public MemorySegment data() {
-                return data;
-            }
-        };
+    private static RawRequest dmaWriteWithCount(long address, long count, int dataBytes) {
+        MemorySegment bytes = MemorySegment.ofArray(new byte[DmaWriteRequest.FIXED_SIZE + dataBytes]);
+        bytes.set(Wire.U64, 0, address);
+        bytes.set(Wire.U64, 8, count);
+        bytes.asSlice(DmaWriteRequest.FIXED_SIZE).fill((byte) 0xFF);
+        return new RawRequest(Command.DMA_WRITE, bytes);
     }
 
     private static void expectError(FakeServer s, io.vfu.core.protocol.Request request, List<String> outcomes, String label)
