@@ -28,16 +28,21 @@ import net.jqwik.api.Provide;
 
 /**
  * A server-side {@link Connection} fed any mix of well-formed commands, posted commands, bad message types,
- * stray replies, oversized messages and messages with too many fds, in sends that join and split messages at
- * random: every command reaches the handler whole with its own fds, every message gets the answer the protocol
- * gives it (reply, EINVAL, E2BIG or nothing), in order, and no fd is left open.
+ * stray replies, oversized messages, messages with too many fds and commands whose data the handler places
+ * ({@link CommandHandler#place}), in sends that join and split messages at random: every command reaches the
+ * handler whole with its own fds, every message gets the answer the protocol gives it (reply, EINVAL, E2BIG,
+ * a refused placement's errno or nothing), in order, and no fd is left open.
  */
 class ConnectionFramingProperties {
     private static final int MAX_MESSAGE = 8192;
     private static final TransportLimits LIMITS = TransportLimits.DEFAULT.withMaxMessageSize(MAX_MESSAGE)
             .withDrainLimit(64 * 1024).withMaxFds(2).withReplyTimeout(Duration.ofSeconds(10));
 
-    enum Kind { COMMAND, POSTED, BAD_TYPE, STRAY_REPLY, OVERSIZED, TOO_MANY_FDS }
+    /** PLACED: a command whose data the handler receives in place, leaves to the buffer, or refuses (by its id). */
+    enum Kind { COMMAND, POSTED, BAD_TYPE, STRAY_REPLY, OVERSIZED, TOO_MANY_FDS, PLACED }
+
+    /** PLACED commands: the fixed part before the data (its first 4 bytes carry the msg_id). */
+    private static final int FIXED = 8;
 
     record Msg(Kind kind, int bodySize, int fds, boolean joinNext, int splitAt) {
     }
@@ -69,13 +74,45 @@ class ConnectionFramingProperties {
 
                 @Override
                 public Response handle(int msgId, int cmd, long msgSize, int flags, MemorySegment payload, FdList fds) {
-                    long sum = 0;
-                    for (long i = 0; i < payload.byteSize(); i++) {
-                        sum += payload.get(ValueLayout.JAVA_BYTE, i) & 0xFF;
-                    }
-                    String seen = msgId + ":" + payload.byteSize() + "/" + sum + "/" + fds.size();
+                    String seen = msgId + ":" + payload.byteSize() + "/" + sum(payload) + "/" + fds.size();
                     handled.add(seen);
                     return Response.of(RawPayload.of(Command.REGION_READ, seen));
+                }
+
+                @Override
+                public int placedDataOffset(int cmd) {
+                    return cmd == Command.DMA_WRITE.code() ? FIXED : 0;
+                }
+
+                @Override
+                public Placement place(int cmd, MemorySegment fixed, long dataSize) {
+                    int id = fixed.get(ValueLayout.JAVA_INT_UNALIGNED, 0);
+                    long fixedSum = sum(fixed); // fixed is valid during this call only
+                    if (id % 3 == 2) {
+                        throw new io.vfu.core.protocol.VfioUserException(Errno.EFAULT, "refused");
+                    }
+                    if (id % 3 == 1) {
+                        return null;
+                    }
+                    MemorySegment dst = Arena.ofAuto().allocate(dataSize);
+                    return new Placement() {
+                        @Override
+                        public MemorySegment destination() {
+                            return dst;
+                        }
+
+                        @Override
+                        public Response received() {
+                            String seen = id + ":" + (FIXED + dataSize) + "/" + (fixedSum + sum(dst)) + "/0";
+                            handled.add(seen);
+                            return Response.of(RawPayload.of(Command.REGION_READ, seen));
+                        }
+
+                        @Override
+                        public void abandoned() {
+                            handled.add(id + ": abandoned");
+                        }
+                    };
                 }
             });
             List<String> expectedHandled = new ArrayList<>();
@@ -92,18 +129,26 @@ class ConnectionFramingProperties {
                     default -> Header.TYPE_COMMAND;
                 };
                 MemorySegment msg = arena.allocate(Header.SIZE + body);
-                Header.encode(msg, id, Command.REGION_READ.code(), Header.SIZE + body, flags, 0);
-                long sum = 0;
+                boolean placed = m.kind() == Kind.PLACED;
+                Header.encode(msg, id, (placed ? Command.DMA_WRITE : Command.REGION_READ).code(), Header.SIZE + body,
+                        flags, 0);
                 for (int k = 0; k < body; k++) {
-                    byte b = (byte) (k * 13 + id);
-                    msg.set(ValueLayout.JAVA_BYTE, Header.SIZE + k, b);
-                    sum += b & 0xFF;
+                    msg.set(ValueLayout.JAVA_BYTE, Header.SIZE + k, (byte) (k * 13 + id));
                 }
+                if (placed && body >= 4) {
+                    msg.set(ValueLayout.JAVA_INT_UNALIGNED, Header.SIZE, id);
+                }
+                long sum = sum(msg.asSlice(Header.SIZE));
                 encoded.add(msg);
                 int fds = fdsOf(m);
                 String seen = id + ":" + body + "/" + sum + "/" + fds;
-                switch (m.kind()) {
-                    case COMMAND -> {
+                Kind kind = placed && fds == 0 && body > FIXED && id % 3 == 2 ? Kind.OVERSIZED : m.kind();
+                if (kind == Kind.OVERSIZED && placed) {
+                    expectedAnswers.add(id + ":errno " + Errno.EFAULT.value()); // refused placement
+                    continue;
+                }
+                switch (kind) {
+                    case COMMAND, PLACED -> {
                         expectedHandled.add(seen);
                         expectedAnswers.add(id + ":" + seen);
                     }
@@ -150,9 +195,17 @@ class ConnectionFramingProperties {
         assertThat(Fds.openFdCount()).as("open fds").isEqualTo(fdsBefore);
     }
 
+    private static long sum(MemorySegment bytes) {
+        long sum = 0;
+        for (long i = 0; i < bytes.byteSize(); i++) {
+            sum += bytes.get(ValueLayout.JAVA_BYTE, i) & 0xFF;
+        }
+        return sum;
+    }
+
     private static int fdsOf(Msg m) {
         return switch (m.kind()) {
-            case COMMAND, POSTED -> m.fds();
+            case COMMAND, POSTED, PLACED -> m.fds();
             case TOO_MANY_FDS -> 3;
             default -> 0;
         };
