@@ -95,24 +95,11 @@ class ConnectionFramingProperties {
                         return null;
                     }
                     MemorySegment dst = Arena.ofAuto().allocate(dataSize);
-                    return new Placement() {
-                        @Override
-                        public MemorySegment destination() {
-                            return dst;
-                        }
-
-                        @Override
-                        public Response received() {
-                            String seen = id + ":" + (FIXED + dataSize) + "/" + (fixedSum + sum(dst)) + "/0";
-                            handled.add(seen);
-                            return Response.of(RawPayload.of(Command.REGION_READ, seen));
-                        }
-
-                        @Override
-                        public void abandoned() {
-                            handled.add(id + ": abandoned");
-                        }
-                    };
+                    return new TestPlacement(dst, () -> {
+                        String seen = id + ":" + (FIXED + dataSize) + "/" + (fixedSum + sum(dst)) + "/0";
+                        handled.add(seen);
+                        return Response.of(RawPayload.of(Command.REGION_READ, seen));
+                    }, () -> handled.add(id + ": abandoned"));
                 }
             });
             List<String> expectedHandled = new ArrayList<>();

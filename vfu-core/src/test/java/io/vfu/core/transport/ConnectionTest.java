@@ -471,24 +471,13 @@ class ConnectionTest {
                     return null;
                 }
                 MemorySegment dst = home.asSlice(0, dataSize);
-                return new Placement() {
-                    @Override
-                    public MemorySegment destination() {
-                        return dst;
-                    }
-
-                    @Override
-                    public Response received() {
-                        events.add("received " + RawPayload.text(dst.asSlice(dataSize - 3)));
-                        return Response.of(RawPayload.of(Command.DMA_WRITE, "placed"));
-                    }
-
-                    @Override
-                    public void abandoned() {
-                        events.add("abandoned");
-                        abandoned.countDown();
-                    }
-                };
+                return new TestPlacement(dst, () -> {
+                    events.add("received " + RawPayload.text(dst.asSlice(dataSize - 3)));
+                    return Response.of(RawPayload.of(Command.DMA_WRITE, "placed"));
+                }, () -> {
+                    events.add("abandoned");
+                    abandoned.countDown();
+                });
             }
         });
         String data = "x".repeat(5000) + "end";
