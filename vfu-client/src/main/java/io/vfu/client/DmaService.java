@@ -2,12 +2,12 @@ package io.vfu.client;
 
 import io.vfu.core.linux.Errno;
 import io.vfu.core.protocol.Command;
+import io.vfu.core.protocol.DmaAccess;
 import io.vfu.core.protocol.DmaReadReply;
 import io.vfu.core.protocol.DmaReadRequest;
 import io.vfu.core.protocol.DmaWriteReply;
 import io.vfu.core.protocol.DmaWriteRequest;
 import io.vfu.core.protocol.VfioUserException;
-import io.vfu.core.protocol.Wire;
 import io.vfu.core.transport.CommandHandler;
 import io.vfu.core.transport.IncomingCommand;
 import io.vfu.core.transport.Response;
@@ -58,7 +58,7 @@ final class DmaService implements CommandHandler {
     /** DMA_WRITE's data goes straight into guest memory once its address and count are read. */
     @Override
     public int placedDataOffset(int cmd) {
-        return cmd == DMA_WRITE ? DmaWriteRequest.FIXED_SIZE : 0;
+        return cmd == DMA_WRITE ? DmaAccess.SIZE : 0;
     }
 
     /**
@@ -68,8 +68,8 @@ final class DmaService implements CommandHandler {
      */
     @Override
     public Placement place(int cmd, MemorySegment fixed, long dataSize) {
-        long address = Wire.u64(fixed, 0);
-        long count = Wire.u64(fixed, 8);
+        long address = DmaAccess.addressOf(fixed);
+        long count = DmaAccess.countOf(fixed);
         if (count != dataSize) {
             throw new VfioUserException(Errno.EINVAL, "DMA_WRITE: count " + Long.toUnsignedString(count)
                     + " but " + dataSize + " bytes of data");

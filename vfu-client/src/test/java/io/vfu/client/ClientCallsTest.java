@@ -426,10 +426,11 @@ class ClientCallsTest {
     /**
      * {@link VfioUserClient#readStopCopyData} sends GET MIG_DATA_SIZE ahead of the first reads, and its answer
      * bounds the reads after them: an exact one ends with the small end check and no read past the stream, a
-     * device that cannot estimate (EINVAL) is read as without an estimate.
+     * device that cannot estimate (EINVAL) is read as without an estimate, and an answer that is not
+     * MIG_DATA_SIZE's (-2 here) fails the read with EPROTO, the reads in flight drained, the client in step.
      */
     @org.junit.jupiter.params.ParameterizedTest(name = "device estimate {0}")
-    @org.junit.jupiter.params.provider.ValueSource(longs = {204_923, -1})
+    @org.junit.jupiter.params.provider.ValueSource(longs = {204_923, -1, -2})
     void theStopCopyStreamIsReadWithTheSizeQuerySentAlongWithTheFirstReads(long estimate) throws Exception {
         byte[] stream = pattern(204_923, 7); // 25 reads of 8 KiB and a short one
         int chunk = 8192;
@@ -449,6 +450,10 @@ class ClientCallsTest {
                 DeviceFeatureRequest r = DeviceFeatureRequest.decode(c.payload());
                 if (r.feature() == DeviceFeature.MIG_DATA_SIZE) {
                     order.add("size");
+                    if (estimate == -2) {
+                        return Response.of(DeviceFeatureReply.get(DeviceFeature.MIG_DEVICE_STATE,
+                                new FeaturePayload.MigDeviceState(MigrationState.STOP_COPY.wireValue())));
+                    }
                     if (estimate < 0) {
                         throw new VfioUserException(Errno.EINVAL, "no estimate");
                     }
@@ -460,13 +465,23 @@ class ClientCallsTest {
             });
             try (VfioUserClient client = ClientTestSupport.connect(dir, ClientTestSupport.options().build())) {
                 ByteArrayOutputStream out = new ByteArrayOutputStream();
-                long got = client.readStopCopyData(piece -> out.writeBytes(piece.toArray(ValueLayout.JAVA_BYTE)), chunk);
-                assertThat(got).isEqualTo(stream.length);
-                assertThat(out.toByteArray()).isEqualTo(stream);
+                if (estimate == -2) {
+                    assertThatThrownBy(() -> client.readStopCopyData(piece -> { }, chunk))
+                            .isInstanceOfSatisfying(VfioUserException.class,
+                                    e -> assertThat(e.errno()).isEqualTo(Errno.EPROTO));
+                } else {
+                    long got = client.readStopCopyData(piece -> out.writeBytes(piece.toArray(ValueLayout.JAVA_BYTE)),
+                            chunk);
+                    assertThat(got).isEqualTo(stream.length);
+                    assertThat(out.toByteArray()).isEqualTo(stream);
+                }
                 assertThat(client.migrationState()).as("every reply consumed").isEqualTo(MigrationState.STOP_COPY);
             }
         }
         assertThat(order.getFirst()).as("the size query goes first").isEqualTo("size");
+        if (estimate == -2) {
+            return;
+        }
         List<String> reads = order.subList(1, order.size());
         if (estimate >= 0) {
             List<String> expected = new ArrayList<>(Collections.nCopies(chunks, String.valueOf(chunk)));

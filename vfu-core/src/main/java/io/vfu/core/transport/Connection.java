@@ -777,19 +777,7 @@ public final class Connection implements AutoCloseable {
         if (!replyData.isNative() || replyData.isReadOnly()) {
             throw new IllegalArgumentException("reply data needs a writable native segment, not " + replyData);
         }
-        Call p = register(request.command(), replyFixed, replyData);
-        boolean sent = false;
-        try {
-            send(p.msgId, p.cmdCode, request, NO_FDS, false);
-            sent = true;
-        } finally {
-            if (!sent) {
-                synchronized (lock) {
-                    unlink(p);
-                }
-            }
-        }
-        return finishInto(p);
+        return finishInto(start(request, replyFixed, replyData));
     }
 
     /**
@@ -800,7 +788,12 @@ public final class Connection implements AutoCloseable {
      */
     public Call startInto(Request request, MemorySegment replyBuffer) throws IOException {
         java.util.Objects.requireNonNull(replyBuffer, "replyBuffer");
-        Call p = register(request.command(), replyBuffer);
+        return start(request, replyBuffer, null);
+    }
+
+    /** Registers a call (its reply into {@code replyBuffer}, then {@code replyData} if given) and sends it. */
+    private Call start(Request request, MemorySegment replyBuffer, MemorySegment replyData) throws IOException {
+        Call p = register(request.command(), replyBuffer, replyData);
         boolean sent = false;
         try {
             send(p.msgId, p.cmdCode, request, NO_FDS, false);

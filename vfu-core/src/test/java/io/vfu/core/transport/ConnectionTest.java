@@ -234,6 +234,9 @@ class ConnectionTest {
                 assertThat(RawPayload.text(dataBuffer)).isEqualTo(data);
             }
         }
+        assertThatThrownBy(() -> client.callInto(RawPayload.of(Command.DMA_READ, "read"), fixed,
+                MemorySegment.ofArray(new byte[8]))).as("data goes where the kernel can write it: native memory")
+                .isInstanceOf(IllegalArgumentException.class);
         // Still in step after the refused reply: an ordinary call gets its own reply.
         CompletableFuture<String> next = CompletableFuture.supplyAsync(() -> {
             try (ReceivedReply r = client.call(RawPayload.of(Command.REGION_READ, "after"))) {

@@ -1,12 +1,12 @@
 package io.vfu.server.internal;
 
 import io.vfu.core.linux.Errno;
+import io.vfu.core.protocol.DmaAccess;
 import io.vfu.core.protocol.DmaReadReply;
 import io.vfu.core.protocol.DmaReadRequest;
 import io.vfu.core.protocol.DmaWriteReply;
 import io.vfu.core.protocol.DmaWriteRequest;
 import io.vfu.core.protocol.VfioUserException;
-import io.vfu.core.protocol.Wire;
 import io.vfu.core.transport.Connection;
 import io.vfu.core.transport.SpareBuffer;
 import io.vfu.server.dma.DmaMessenger;
@@ -45,8 +45,8 @@ final class ConnectionDmaMessenger implements DmaMessenger {
         MemorySegment fixed = spareFixed.take(DmaReadReply.FIXED_SIZE);
         try {
             long got = connection.callInto(new DmaReadRequest(iova, n), fixed, dst);
-            long address = got >= DmaReadReply.FIXED_SIZE ? Wire.u64(fixed, 0) : -1;
-            long count = got >= DmaReadReply.FIXED_SIZE ? Wire.u64(fixed, 8) : -1;
+            long address = got >= DmaReadReply.FIXED_SIZE ? DmaAccess.addressOf(fixed) : -1;
+            long count = got >= DmaReadReply.FIXED_SIZE ? DmaAccess.countOf(fixed) : -1;
             if (got != DmaReadReply.FIXED_SIZE + n || address != iova || count != n) {
                 throw new VfioUserException(Errno.EIO, "DMA_READ reply of " + got + " bytes for " + address + "+"
                         + count + ", asked " + iova + "+" + n);
