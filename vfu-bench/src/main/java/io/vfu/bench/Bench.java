@@ -60,7 +60,7 @@ public final class Bench {
 
         /** {@code --quick}: well under two minutes. */
         public static Config quick() {
-            return new Config("quick", 27_000, 384 * MiB, 64 * MiB, 40, 5_000, 30_000, 9, true, false);
+            return new Config("quick", 27_000, 1024 * MiB, 64 * MiB, 40, 5_000, 30_000, 9, true, false);
         }
 
         /** A smoke test of every benchmark (figures meaningless). */
@@ -81,27 +81,66 @@ public final class Bench {
     }
 
     /**
-     * One measured figure against its baseline. {@code pairedRatio}, when not NaN, is the median of the ratios of
-     * blocks measured next to each other (robust to the machine changing speed during the run); otherwise the
-     * ratio is figure / baseline.
+     * One measured figure against its baseline. {@code ratios}, when not null, are the ratios of blocks measured
+     * next to each other (robust to the machine changing speed during the run): the row's ratio is their median,
+     * their quartiles show the spread; otherwise the ratio is figure / baseline.
      */
-    public record Row(String name, String unit, double figure, double baseline, String detail, String target,
-                      double pairedRatio) {
-        Row(String name, String unit, double figure, double baseline, String detail, String target) {
-            this(name, unit, figure, baseline, detail, target, Double.NaN);
+    public record Row(String name, String unit, double figure, double baseline, String detail, Target target,
+                      double[] ratios) {
+        Row(String name, String unit, double figure, double baseline, String detail, Target target) {
+            this(name, unit, figure, baseline, detail, target, null);
+        }
+
+        public Row {
+            ratios = ratios == null ? null : ratios.clone();
+        }
+
+        /** The blocks' ratios (a copy), or null when the row was not measured in blocks. */
+        @Override
+        public double[] ratios() {
+            return ratios == null ? null : ratios.clone();
         }
 
         public double ratio() {
-            return Double.isNaN(pairedRatio) ? figure / baseline : pairedRatio;
+            return ratios == null ? figure / baseline : quantile(ratios, 0.5);
         }
 
-        Row withTarget(String t) {
-            return new Row(name, unit, figure, baseline, detail, t, pairedRatio);
+        /** The lower quartile of the blocks' ratios (the ratio itself without blocks). */
+        public double ratioQ1() {
+            return ratios == null ? ratio() : quantile(ratios, 0.25);
         }
 
-        Row withPairedRatio(double r) {
+        /** The upper quartile of the blocks' ratios (the ratio itself without blocks). */
+        public double ratioQ3() {
+            return ratios == null ? ratio() : quantile(ratios, 0.75);
+        }
+
+        /** How many blocks the ratio is the median of; 0 when it was not measured in blocks. */
+        public int blocks() {
+            return ratios == null ? 0 : ratios.length;
+        }
+
+        public Target.Verdict verdict() {
+            return target.verdict(ratio(), ratioQ1(), ratioQ3());
+        }
+
+        Row withTarget(Target t) {
+            return new Row(name, unit, figure, baseline, detail, t, ratios);
+        }
+
+        Row withBlockRatios(double[] r) {
             return new Row(name, unit, figure, baseline, detail, target, r);
         }
+    }
+
+    /** The {@code q} quantile of {@code values}, interpolated between neighbours (q = 0.5: the median). */
+    static double quantile(double[] values, double q) {
+        double[] v = values.clone();
+        Arrays.sort(v);
+        double at = q * (v.length - 1);
+        int lo = (int) Math.floor(at);
+        int hi = (int) Math.ceil(at);
+        return v[lo] + (v[hi] - v[lo]) * (at - lo);
     }
 
     /** Heap bytes allocated per operation in steady state, per process (all threads). */
@@ -275,7 +314,7 @@ public final class Bench {
             ratios[r] = medianOf(Arrays.copyOfRange(t, r * per, (r + 1) * per)) / medianOf(block);
         }
         return latency(name, t, base, req + "/" + reply + " B ping-pong; ratio: median of " + rounds
-                + " alternating blocks' median ratios").withPairedRatio(median(ratios));
+                + " alternating blocks' median ratios").withBlockRatios(ratios);
     }
 
     private void allocRegionRead(Ctx c, List<Alloc> alloc) throws IOException {
@@ -308,7 +347,7 @@ public final class Bench {
         double opsPerSec = t.length / (sum / 1e9);
         String detail = String.format("p99 %.1f µs (raw %.1f, ratio %.2f), %,.0f ops/s; baseline %s", p99, bp99,
                 p99 / bp99, opsPerSec, baselineWhat);
-        return new Row(name + " median", "µs", med, bmed, detail, "≤ 1.05");
+        return new Row(name + " median", "µs", med, bmed, detail, Target.atMost(1.05));
     }
 
     // ------------------------------------------------------------------------------------------------
@@ -374,21 +413,15 @@ public final class Bench {
             base[r] = per / (double) MiB / (baseline.run(per) / 1e9);
             ratios[r] = mibs[r] / base[r];
         }
-        return new Row(name, "MiB/s", median(mibs), median(base), detail + "; medians of " + rounds
-                + " alternating blocks of " + human(per) + ", ratio: median of the blocks' ratios", "≥ 0.95")
-                .withPairedRatio(median(ratios));
+        return new Row(name, "MiB/s", quantile(mibs, 0.5), quantile(base, 0.5), detail + "; medians of " + rounds
+                + " alternating blocks of " + human(per) + ", ratio: median of the blocks' ratios", Target.atLeast(0.95))
+                .withBlockRatios(ratios);
     }
 
     private static double medianOf(long[] values) {
         long[] v = values.clone();
         Arrays.sort(v);
         return v[v.length / 2];
-    }
-
-    private static double median(double[] values) {
-        double[] v = values.clone();
-        Arrays.sort(v);
-        return v.length % 2 == 1 ? v[v.length / 2] : (v[v.length / 2 - 1] + v[v.length / 2]) / 2;
     }
 
     /**
@@ -559,7 +592,7 @@ public final class Bench {
                 client.dmaLoggingStop();
             }
             rows.add(latency("DMA_LOGGING_REPORT 16 GiB/4 KiB", t, base, req + "/" + reply + " B ping-pong")
-                    .withTarget("-"));
+                    .withTarget(Target.NONE));
         } finally {
             client.dmaUnmap(DIRTY_IOVA, DIRTY_LENGTH);
         }

@@ -12,13 +12,22 @@ public final class ReportFormat {
         sb.append("vfu bench (").append(r.config()).append("): ").append(r.machine()).append('\n');
         sb.append(r.pinning()).append("; load average ").append(r.loadBefore()).append(" before, ")
                 .append(r.loadAfter()).append(" after\n\n");
-        String fmt = "%-36s %14s %14s %7s  %s";
-        sb.append(String.format(Locale.ROOT, fmt, "benchmark", "vfio-user", "baseline", "ratio", "target")).append('\n');
+        String fmt = "%-36s %14s %14s %6s  %-13s %-7s %s";
+        sb.append(String.format(Locale.ROOT, fmt, "benchmark", "vfio-user", "baseline", "ratio", "blocks q1-q3",
+                "target", "verdict")).append('\n');
+        int[] verdicts = new int[Target.Verdict.values().length];
         for (Bench.Row row : r.rows()) {
+            Target.Verdict v = row.verdict();
+            verdicts[v.ordinal()]++;
+            String spread = row.blocks() == 0 ? "-"
+                    : String.format(Locale.ROOT, "%.3f-%.3f", row.ratioQ1(), row.ratioQ3());
             sb.append(String.format(Locale.ROOT, fmt, row.name(), value(row.figure(), row.unit()),
-                    value(row.baseline(), row.unit()), String.format(Locale.ROOT, "%.2f", row.ratio()), row.target())
-                    .stripTrailing()).append('\n');
+                    value(row.baseline(), row.unit()), String.format(Locale.ROOT, "%.3f", row.ratio()), spread,
+                    row.target(), v.label()).stripTrailing()).append('\n');
         }
+        sb.append(String.format(Locale.ROOT, "targets: %d met, %d at the edge (median within, a quartile of the"
+                        + " blocks beyond), %d missed%n", verdicts[Target.Verdict.MET.ordinal()],
+                verdicts[Target.Verdict.EDGE.ordinal()], verdicts[Target.Verdict.MISSED.ordinal()]));
         sb.append("\ndetails:\n");
         for (Bench.Row row : r.rows()) {
             sb.append("  ").append(row.name()).append(": ").append(row.detail()).append('\n');
@@ -52,7 +61,9 @@ public final class ReportFormat {
             sb.append("    {\"name\": ").append(str(row.name())).append(", \"unit\": ").append(str(row.unit()))
                     .append(", \"value\": ").append(num(row.figure())).append(", \"baseline\": ")
                     .append(num(row.baseline())).append(", \"ratio\": ").append(num(row.ratio()))
-                    .append(", \"target\": ").append(str(row.target())).append(", \"detail\": ")
+                    .append(", \"ratio_q1\": ").append(num(row.ratioQ1())).append(", \"ratio_q3\": ")
+                    .append(num(row.ratioQ3())).append(", \"blocks\": ").append(row.blocks()).append(", \"target\": ").append(str(row.target().toString()))
+                    .append(", \"verdict\": ").append(str(row.verdict().label())).append(", \"detail\": ")
                     .append(str(row.detail())).append('}').append(i + 1 < r.rows().size() ? ",\n" : "\n");
         }
         sb.append("  ],\n  \"allocation\": [\n");

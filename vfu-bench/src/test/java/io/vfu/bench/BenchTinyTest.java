@@ -21,15 +21,16 @@ class BenchTinyTest {
         String out = run("--tiny");
         for (String name : BENCHMARKS) {
             assertThat(out).containsPattern("(?m)^" + java.util.regex.Pattern.quote(name)
-                    + " +[0-9.,]+ \\S+ +[0-9.,]+ \\S+ +[0-9]+\\.[0-9]{2} ");
+                    + " +[0-9.,]+ \\S+ +[0-9.,]+ \\S+ +[0-9]+\\.[0-9]{3}  \\S+ +\\S+( [0-9.]+)? +(met|edge|missed|-)$");
         }
-        assertThat(out).contains("REGION_READ 4 B", "MIG_DATA_READ 1 MiB", "B/op", "migration engine does not exist");
+        assertThat(out).contains("REGION_READ 4 B", "MIG_DATA_READ 1 MiB", "B/op", "migration engine does not exist")
+                .containsPattern("targets: [0-9]+ met, [0-9]+ at the edge .*, [0-9]+ missed");
     }
 
     @Test
     void tinyRunAsJson() {
         String out = run("--tiny", "--json", "--no-pin");
-        assertThat(out).startsWith("{").contains("\"ratio\"", "\"client_bytes_per_op\"", "pinning disabled");
+        assertThat(out).startsWith("{").contains("\"ratio\"", "\"ratio_q3\"", "\"verdict\"", "\"client_bytes_per_op\"", "pinning disabled");
         for (String name : BENCHMARKS) {
             assertThat(out).contains("\"name\": \"" + name + "\"");
         }
