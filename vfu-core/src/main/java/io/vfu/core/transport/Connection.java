@@ -110,7 +110,13 @@ public final class Connection implements AutoCloseable {
     private int lastMsgId;
     /** Timed-out callers waiting for the reader to finish writing their reply buffer (guarded by lock). */
     private int receivingWaiters;
-    private boolean ended;
+    /**
+     * Calls in flight whose reply the reading caller may receive in place ({@link Call#large}); written under
+     * lock, read without it by {@link #likelyReplyBuffer} (no lock per read while only small calls are out).
+     */
+    private volatile int largeCalls;
+    /** Set under lock; volatile so that the reading caller's loop can look at it without taking the lock. */
+    private volatile boolean ended;
     private IOException endCause;
 
     // Reader-thread state.
@@ -441,6 +447,11 @@ public final class Connection implements AutoCloseable {
      * application while the receive writes into it.
      */
     private MemorySegment likelyReplyBuffer() {
+        // Only the reading thread's own call counts, and a large one of its own was counted before it was sent
+        // and is uncounted only when this thread finishes it: none counted, none of its own, the answer is null.
+        if (largeCalls == 0) {
+            return null;
+        }
         synchronized (lock) {
             for (Call p = pendingHead; p != null; p = p.next) {
                 if (!p.isDone()) {
@@ -499,10 +510,17 @@ public final class Connection implements AutoCloseable {
     private boolean readReply(int msgId, int cmd, long msgSize, int flags, int error, FdList fds, TransportLimits lim)
             throws IOException {
         Call p;
+        // The reading thread's own call needs no receiving mark: only its waiter (finishInto, timedOut) and the
+        // reader (unexpectedReply) look at the mark, here both this thread, busy reading. One lock pair less
+        // per reply on the hot path of a caller that reads its own replies.
+        boolean mark = false;
         synchronized (lock) {
             p = findPending(msgId);
             if (p != null && p.cmdCode == cmd && !p.isDone()) {
-                p.receiving = true;
+                mark = p.waiter != Thread.currentThread();
+                if (mark) {
+                    p.receiving = true;
+                }
             } else {
                 p = null;
             }
@@ -550,11 +568,17 @@ public final class Connection implements AutoCloseable {
             p.replied(msgId, cmd, msgSize, flags, error, body, fds);
             return true;
         } finally {
-            synchronized (lock) {
-                p.receiving = false;
-                if (receivingWaiters > 0) {
-                    lock.notifyAll(); // a VM call: only when a timed-out caller waits (see timedOut)
-                }
+            if (mark) {
+                clearReceiving(p);
+            }
+        }
+    }
+
+    private void clearReceiving(Call p) {
+        synchronized (lock) {
+            p.receiving = false;
+            if (receivingWaiters > 0) {
+                lock.notifyAll(); // a VM call: only when a timed-out caller waits (see timedOut)
             }
         }
     }
@@ -957,6 +981,10 @@ public final class Connection implements AutoCloseable {
             Call p = registerLocked(command, replyBuffer);
             if (replyData != null) { // null already (reset): no reference store per call
                 p.replyData = replyData;
+                if (!p.large) {
+                    p.large = true;
+                    largeCalls++;
+                }
             }
             return p;
         }
@@ -975,6 +1003,10 @@ public final class Connection implements AutoCloseable {
         Call p = spareCount > 0 ? spareCalls[--spareCount] : new Call();
         spareCalls[spareCount] = null;
         p.start(nextMsgId(), command, replyBuffer, Thread.currentThread());
+        if (replyBuffer != null && replyBuffer.byteSize() >= MessageReader.SCATTER_MIN) {
+            p.large = true;
+            largeCalls++;
+        }
         p.prev = pendingTail;
         if (pendingTail != null) {
             pendingTail.next = p;
@@ -1039,6 +1071,10 @@ public final class Connection implements AutoCloseable {
         p.prev = null;
         p.next = null;
         p.linked = false;
+        if (p.large) {
+            p.large = false;
+            largeCalls--;
+        }
         msgIdsInUse[p.msgId >>> 6] &= ~(1L << p.msgId);
     }
 
@@ -1384,6 +1420,11 @@ public final class Connection implements AutoCloseable {
         return in.receiveNow(likely, likelyPrefix);
     }
 
+    /** Body bytes the reads of this connection received straight into their destination (for tests). */
+    long scatteredBytes() {
+        return in.scatteredBytes();
+    }
+
     /** How many replies were held back and sent along with a later message (for tests). */
     long heldCount() {
         sendLock.lock();
@@ -1527,9 +1568,7 @@ public final class Connection implements AutoCloseable {
     }
 
     private boolean isEndedNoProbe() {
-        synchronized (lock) {
-            return ended;
-        }
+        return ended;
     }
 
     private void shutdownQuietly() {
@@ -1628,6 +1667,8 @@ public final class Connection implements AutoCloseable {
         boolean receiving;
         boolean abandoned;
         boolean linked;
+        /** Counted in largeCalls: a reply buffer the reader may receive into in place (see likelyReplyBuffer). */
+        boolean large;
         Call prev;
         Call next;
 

@@ -70,6 +70,8 @@ final class MessageReader implements AutoCloseable {
     /** After a scatter read: the destination that holds the first {@code prefilledBytes} body bytes. */
     private MemorySegment prefilled;
     private long prefilledBytes;
+    /** Body bytes scatter reads have received in place so far (for tests: a large body skipped the stage). */
+    private long scatteredBytes;
     /** Whether {@link #prefilled} came from {@link #receiveNow}, ahead of the header it follows. */
     private boolean lookedAhead;
 
@@ -286,6 +288,7 @@ final class MessageReader implements AutoCloseable {
         if (n > headerPart) {
             prefilled = body;
             prefilledBytes = n - headerPart;
+            scatteredBytes += prefilledBytes;
         }
         groupFds(stageBase + end + prefilledBytes);
         return n;
@@ -337,6 +340,11 @@ final class MessageReader implements AutoCloseable {
         }
         MemorySegment.copy(ALL_MEMORY, source.address() + offset, stage, end, bytes);
         end += (int) bytes;
+    }
+
+    /** Body bytes received in place by scatter reads so far, those moved back to the stage included (tests). */
+    long scatteredBytes() {
+        return scatteredBytes;
     }
 
     /** Closes fds that arrived for messages never read. */

@@ -8,6 +8,8 @@ import io.vfu.core.linux.UnixSocket;
 import io.vfu.core.protocol.Command;
 import io.vfu.core.protocol.VfioUserException;
 import java.io.IOException;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
@@ -63,6 +65,38 @@ class CallerReadsTest {
             }
         }
         assertThat(Thread.getAllStackTraces().keySet()).noneMatch(t -> t.getName().equals("vfu-client-reader"));
+    }
+
+    @Test
+    void aLargeReplyIsReceivedStraightIntoTheCallersBufferASmallOneThroughTheStage() throws Exception {
+        Connection[] c = pair(LIMITS);
+        c[1].start(ECHO);
+        c[0].startCallerReads(NONE);
+        String big = "x".repeat(64 * 1024);
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment small = arena.allocate(64);
+            MemorySegment whole = arena.allocate(big.length());
+            MemorySegment fixed = arena.allocate(16);
+            MemorySegment data = arena.allocate(big.length() - 16);
+            for (int i = 0; i < 3; i++) {
+                long before = c[0].scatteredBytes();
+                assertThat(c[0].callInto(RawPayload.of(Command.REGION_READ, "small " + i), small)).isEqualTo(7);
+                assertThat(RawPayload.text(small.asSlice(0, 7))).isEqualTo("SMALL " + i);
+                assertThat(c[0].scatteredBytes()).as("a small reply: staged").isEqualTo(before);
+
+                whole.fill((byte) 0);
+                assertThat(c[0].callInto(RawPayload.of(Command.REGION_READ, big), whole)).isEqualTo(big.length());
+                assertThat(RawPayload.text(whole)).isEqualTo(big.toUpperCase());
+                long inPlace = c[0].scatteredBytes() - before;
+                assertThat(inPlace).as("a large reply: received in place").isGreaterThan(big.length() / 2);
+
+                data.fill((byte) 0);
+                assertThat(c[0].callInto(RawPayload.of(Command.DMA_READ, big), fixed, data)).isEqualTo(big.length());
+                assertThat(RawPayload.text(fixed) + RawPayload.text(data)).isEqualTo(big.toUpperCase());
+                assertThat(c[0].scatteredBytes() - before - inPlace).as("a split reply's data: in place")
+                        .isGreaterThan(big.length() / 2);
+            }
+        }
     }
 
     @Test
