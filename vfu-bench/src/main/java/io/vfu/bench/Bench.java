@@ -413,8 +413,9 @@ public final class Bench {
             base[r] = per / (double) MiB / (baseline.run(per) / 1e9);
             ratios[r] = mibs[r] / base[r];
         }
-        return new Row(name, "MiB/s", quantile(mibs, 0.5), quantile(base, 0.5), detail + "; medians of " + rounds
-                + " alternating blocks of " + human(per) + ", ratio: median of the blocks' ratios", Target.atLeast(0.95))
+        String how = detail + "; medians of " + rounds + " alternating blocks of " + human(per)
+                + ", ratio: median of the blocks' ratios";
+        return new Row(name, "MiB/s", quantile(mibs, 0.5), quantile(base, 0.5), how, Target.atLeast(0.95))
                 .withBlockRatios(ratios);
     }
 

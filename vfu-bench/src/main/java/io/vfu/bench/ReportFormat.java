@@ -62,7 +62,8 @@ public final class ReportFormat {
                     .append(", \"value\": ").append(num(row.figure())).append(", \"baseline\": ")
                     .append(num(row.baseline())).append(", \"ratio\": ").append(num(row.ratio()))
                     .append(", \"ratio_q1\": ").append(num(row.ratioQ1())).append(", \"ratio_q3\": ")
-                    .append(num(row.ratioQ3())).append(", \"blocks\": ").append(row.blocks()).append(", \"target\": ").append(str(row.target().toString()))
+                    .append(num(row.ratioQ3())).append(", \"blocks\": ").append(row.blocks())
+                    .append(", \"target\": ").append(str(row.target().toString()))
                     .append(", \"verdict\": ").append(str(row.verdict().label())).append(", \"detail\": ")
                     .append(str(row.detail())).append('}').append(i + 1 < r.rows().size() ? ",\n" : "\n");
         }

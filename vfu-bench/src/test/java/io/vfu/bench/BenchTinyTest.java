@@ -30,7 +30,8 @@ class BenchTinyTest {
     @Test
     void tinyRunAsJson() {
         String out = run("--tiny", "--json", "--no-pin");
-        assertThat(out).startsWith("{").contains("\"ratio\"", "\"ratio_q3\"", "\"verdict\"", "\"client_bytes_per_op\"", "pinning disabled");
+        assertThat(out).startsWith("{").contains("\"ratio\"", "\"ratio_q3\"", "\"verdict\"", "\"client_bytes_per_op\"",
+                "pinning disabled");
         for (String name : BENCHMARKS) {
             assertThat(out).contains("\"name\": \"" + name + "\"");
         }

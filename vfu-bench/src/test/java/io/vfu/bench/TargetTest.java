@@ -48,7 +48,8 @@ class TargetTest {
                 List.of(), List.of());
 
         String table = ReportFormat.table(r);
-        assertThat(table).containsPattern("(?m)^REGION_READ 4 B config median .* 1\\.046  1\\.043-1\\.053 +≤ 1\\.05 +edge$");
+        assertThat(table)
+                .containsPattern("(?m)^REGION_READ 4 B config median .* 1\\.046  1\\.043-1\\.053 +≤ 1\\.05 +edge$");
         assertThat(table).containsPattern("(?m)^MIG_DATA_READ 1 MiB .* 0\\.970  0\\.965-0\\.975 +≥ 0\\.95 +met$");
         assertThat(table).containsPattern("(?m)^DMA_LOGGING_REPORT .* 1\\.611  - +- +-$");
         assertThat(table).contains("targets: 1 met, 1 at the edge");
