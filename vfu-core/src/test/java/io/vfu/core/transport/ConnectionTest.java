@@ -252,6 +252,37 @@ class ConnectionTest {
     }
 
     /** A client connection that serves nothing, started with a reader thread or in caller-reads mode. */
+    /**
+     * A reply that stops halfway while the reader thread receives it into the caller's buffer: the caller's
+     * timeout must not hand the buffer back while the reader may still write into it. The connection is shut
+     * down first (framing is lost anyway), so the call fails only once the reader let go of the buffer.
+     */
+    @Test
+    void aReplyThatStallsHalfwayEndsTheConnectionBeforeItsCallerGivesUp() throws Exception {
+        UnixSocket[] s = UnixSocket.pair();
+        Connection client = closeLater(new Connection(s[0], LIMITS.withReplyTimeout(Duration.ofMillis(200)),
+                "client"));
+        client.start(cmd -> { throw VfioUserException.einval("client serves nothing"); });
+        UnixSocket peerSocket = closeLater(s[1]);
+        peerSocket.receiveTimeout(Duration.ofSeconds(10)); // a wrong build fails below instead of hanging
+        RawWire wire = new RawWire(peerSocket, arena);
+        MemorySegment buffer = Arena.ofAuto().allocate(64 * 1024);
+        CompletableFuture<Long> call = CompletableFuture.supplyAsync(() -> {
+            try {
+                return client.callInto(RawPayload.of(Command.REGION_READ, "stall"), buffer);
+            } catch (IOException e) {
+                throw new java.util.concurrent.CompletionException(e);
+            }
+        });
+        Header h = wire.readHeader();
+        assertThat(wire.readBody(h)).isEqualTo("stall");
+        wire.sendHeaderOnly(h.msgId(), h.cmd(), Header.TYPE_REPLY, Header.SIZE + buffer.byteSize());
+        peerSocket.send(null, arena.allocate(100)); // a hundred bytes of the body, then nothing
+
+        assertThatThrownBy(() -> call.get(10, TimeUnit.SECONDS)).hasCauseInstanceOf(IOException.class);
+        assertThat(wire.atEof()).as("the connection was shut down before the call failed").isTrue();
+    }
+
     private Connection startedClient(UnixSocket socket, boolean callerReads) throws IOException {
         Connection client = closeLater(new Connection(socket, LIMITS, "client"));
         CommandHandler none = cmd -> { throw VfioUserException.einval("client serves nothing"); };
