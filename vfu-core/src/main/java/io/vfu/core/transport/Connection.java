@@ -143,6 +143,17 @@ public final class Connection implements AutoCloseable {
     /** Caller-reads mode ({@link #startCallerReads}); readLock is held by the caller reading the socket. */
     private volatile boolean callerReads;
     private final ReentrantLock readLock = new ReentrantLock();
+    // The call out on its own (see callAlone). Kept by the thread that holds readLock while it is out, which is
+    // also the only one reading the socket then: plain fields. loneMsgId is -1 while none is out.
+    private int loneMsgId = -1;
+    private int loneCmd;
+    private Command loneCommand;
+    private MemorySegment loneBuffer;
+    /** The reply body's size once it is in, else -1. */
+    private long loneSize;
+    private VfioUserException loneFailure;
+    /** Calls that went {@link #callAlone}'s way, counted under readLock (for tests). */
+    private long aloneCount;
     /** Callers parked while another one reads (caller-reads mode): only then is there anyone to wake. */
     private final java.util.concurrent.atomic.AtomicInteger waitingCallers = new java.util.concurrent.atomic.AtomicInteger();
     /** The thread holding {@link #holdReads}, or null (written by that thread while it holds readLock). */
@@ -509,6 +520,10 @@ public final class Connection implements AutoCloseable {
     /** @return true if the fds were handed on to a caller */
     private boolean readReply(int msgId, int cmd, long msgSize, int flags, int error, FdList fds, TransportLimits lim)
             throws IOException {
+        if (msgId == loneMsgId && cmd == loneCmd && loneSize < 0 && loneFailure == null) {
+            readLoneReply(msgId, msgSize, flags, error, fds, lim);
+            return false;
+        }
         Call p;
         // The reading thread's own call needs no receiving mark: only its waiter (finishInto, timedOut) and the
         // reader (unexpectedReply) look at the mark, here both this thread, busy reading. One lock pair less
@@ -534,20 +549,9 @@ public final class Connection implements AutoCloseable {
         try {
             long room = p.replyBuffer == null ? lim.maxMessageSize() - Header.SIZE
                     : p.replyBuffer.byteSize() + (p.replyData != null ? p.replyData.byteSize() : 0);
-            if ((flags & Header.FLAG_ERROR) != 0) {
-                // Error replies should be header-only, but libvfio-user sometimes attaches a payload (§3.2).
-                skipBody(size, fds, lim);
-                fds.close();
-                p.fail(new VfioUserException(Errno.fromWire(error),
-                        name + ": " + p.command + " msg_id " + msgId + " failed (peer errno " + error + ")"));
-                return false;
-            }
-            if (size > room || fds.truncated()) {
-                skipBody(size, fds, lim);
-                fds.close();
-                p.fail(new VfioUserException(Errno.E2BIG, name + ": " + p.command
-                        + " reply " + (fds.truncated() ? "carried too many fds" : "of " + size
-                        + " bytes exceeds the " + room + "-byte limit")));
+            VfioUserException refused = refusedReply(p.command, msgId, size, flags, error, room, fds, lim);
+            if (refused != null) {
+                p.fail(refused);
                 return false;
             }
             MemorySegment body;
@@ -572,6 +576,44 @@ public final class Connection implements AutoCloseable {
                 clearReceiving(p);
             }
         }
+    }
+
+    /**
+     * An error reply, or one that does not fit {@code room} bytes or carried too many fds: skips its body, closes
+     * its fds and returns the failure of its call; null for a reply to take in.
+     */
+    private VfioUserException refusedReply(Command command, int msgId, long size, int flags, int error, long room,
+                                           FdList fds, TransportLimits lim) throws IOException {
+        if ((flags & Header.FLAG_ERROR) != 0) {
+            // Error replies should be header-only, but libvfio-user sometimes attaches a payload (§3.2).
+            skipBody(size, fds, lim);
+            fds.close();
+            return new VfioUserException(Errno.fromWire(error),
+                    name + ": " + command + " msg_id " + msgId + " failed (peer errno " + error + ")");
+        }
+        if (size > room || fds.truncated()) {
+            skipBody(size, fds, lim);
+            fds.close();
+            return new VfioUserException(Errno.E2BIG, name + ": " + command + " reply " + (fds.truncated()
+                    ? "carried too many fds" : "of " + size + " bytes exceeds the " + room + "-byte limit"));
+        }
+        return null;
+    }
+
+    /** The reply to the lone call ({@link #callAlone}): into its buffer; fds that came with it are closed. */
+    private void readLoneReply(int msgId, long msgSize, int flags, int error, FdList fds, TransportLimits lim)
+            throws IOException {
+        long size = msgSize - Header.SIZE;
+        MemorySegment buffer = loneBuffer;
+        VfioUserException refused = refusedReply(loneCommand, msgId, size, flags, error, buffer.byteSize(), fds, lim);
+        if (refused != null) {
+            loneFailure = refused;
+            return;
+        }
+        if (size > 0) {
+            in.readBody(size == buffer.byteSize() ? buffer : buffer.asSlice(0, size), fds);
+        }
+        loneSize = size; // the reader closes the fds that came with it, as callInto does
     }
 
     private void clearReceiving(Call p) {
@@ -613,6 +655,13 @@ public final class Connection implements AutoCloseable {
         synchronized (lock) {
             if (abandoned.remove(header.msgId())) {
                 log.debug("{}: discarding late {}", name, header);
+                return;
+            }
+            if (loneMsgId >= 0 && loneSize < 0 && loneFailure == null) {
+                // The lone call is older than any in the list (the list was empty when it was registered).
+                log.warn("{}: discarding unexpected {}", name, header);
+                loneFailure = new VfioUserException(Errno.EPROTO, name + ": expected the reply to " + loneCommand
+                        + " msg_id " + loneMsgId + ", got " + header);
                 return;
             }
             for (Call p = pendingHead; p != null; p = p.next) {
@@ -784,7 +833,116 @@ public final class Connection implements AutoCloseable {
      * @return the size of the reply body, at the start of {@code replyBuffer}
      */
     public long callInto(Request request, MemorySegment replyBuffer) throws IOException {
+        if (callerReads && replyBuffer.byteSize() < MessageReader.SCATTER_MIN) {
+            long size = callAlone(request, replyBuffer);
+            if (size >= 0) {
+                return size;
+            }
+        }
         return finishInto(startInto(request, replyBuffer));
+    }
+
+    /**
+     * Caller-reads mode, a small reply, no other call in flight (a register access, the common case): the call
+     * without the general machinery. This thread takes the reads first, so it is the one that will read its
+     * reply; the call is then not registered in the list of calls in flight but kept in the lone* fields, which
+     * only this thread looks at until it is done: no call record, no lock around the reply, no hand-over. The
+     * reads go through {@link #readMessage} as usual, so whatever comes before the reply (another thread's reply,
+     * a command of the peer) is handled as it would be. Another thread's call started meanwhile goes the general
+     * way (it finds the reads taken) and gets its reply from this reader, or reads on itself once this call is
+     * done. A REGION_READ round trip gets 0.3-0.7 % shorter (A/B in one pinned process pair, the two ways
+     * alternating in blocks of 20,000 against the raw ping-pong; a client that skipped all checks and locks
+     * would gain about 0.9 %).
+     *
+     * @return the size of the reply body, or -1 if the call cannot go this way (nothing was sent)
+     */
+    private long callAlone(Request request, MemorySegment replyBuffer) throws IOException {
+        if (!readLock.tryLock()) {
+            return -1; // another caller reads: the general way, which waits for it
+        }
+        try {
+            if (loneMsgId >= 0 || (readsPaused && readHolder == Thread.currentThread())) {
+                return -1; // from a command handler run by the lone call's reads; or paused (the general way fails it)
+            }
+            Command command = request.command();
+            int msgId;
+            synchronized (lock) {
+                if (pendingHead != null) {
+                    return -1; // not alone: the replies of the calls in flight come first
+                }
+                checkOpen();
+                msgId = nextMsgId();
+                msgIdsInUse[msgId >>> 6] |= 1L << msgId;
+            }
+            loneMsgId = msgId;
+            if (loneCommand != command) { // calls repeat: no reference store per call
+                loneCommand = command;
+                loneCmd = command.code();
+            }
+            loneBuffer = replyBuffer;
+            loneSize = -1;
+            loneFailure = null;
+            aloneCount++;
+            boolean timedOut = false;
+            try {
+                send(msgId, loneCmd, request, NO_FDS, false);
+                timedOut = !awaitAlone();
+            } finally {
+                loneMsgId = -1;
+                loneBuffer = null;
+                synchronized (lock) {
+                    msgIdsInUse[msgId >>> 6] &= ~(1L << msgId);
+                    if (timedOut) {
+                        abandon(msgId); // a late reply is dropped quietly
+                    }
+                }
+            }
+            if (loneSize >= 0) {
+                return loneSize;
+            }
+            if (loneFailure != null) {
+                throw rethrow(loneFailure);
+            }
+            if (!ended) {
+                throw new ReplyTimeoutException(name + ": no reply to " + command + " msg_id " + msgId
+                        + " within " + limits.replyTimeout().toMillis() + " ms");
+            }
+            IOException cause;
+            synchronized (lock) {
+                cause = endCause;
+            }
+            throw rethrow(cause != null ? cause : new ConnectionClosedException(name + ": connection is closed"));
+        } finally {
+            if (closeRequested) {
+                closeSocket();
+            }
+            readLock.unlock();
+            wakeWaiters(); // another caller may have to take over reading
+        }
+    }
+
+    /**
+     * Reads until the lone call is answered (or failed) or the connection ends; false if it timed out: the
+     * receive timeout expired with no message begun (the reply timeout, {@link #startCallerReads}), or messages
+     * other than the reply kept coming for longer than the reply timeout.
+     */
+    private boolean awaitAlone() {
+        long deadline = 0;
+        while (loneSize < 0 && loneFailure == null && !ended) {
+            if (!readOneAsCaller()) {
+                return false;
+            }
+            if (loneSize >= 0 || loneFailure != null) {
+                break;
+            }
+            long now = System.nanoTime(); // only when something else came first: no clock read per call
+            if (deadline == 0) {
+                deadline = now + limits.replyTimeout().toNanos();
+            } else if (now - deadline >= 0) {
+                return false;
+            }
+        }
+        return true;
     }
 
     /**
@@ -1292,10 +1450,15 @@ public final class Connection implements AutoCloseable {
     private void abandon(Call p) {
         synchronized (lock) {
             p.abandoned = true;
-            abandoned.add(p.msgId);
-            if (abandoned.size() > 64) {
-                abandoned.remove(abandoned.iterator().next());
-            }
+            abandon(p.msgId);
+        }
+    }
+
+    /** Remembers a msg_id whose caller gave up, so that its late reply is dropped quietly (caller holds lock). */
+    private void abandon(int msgId) {
+        abandoned.add(msgId);
+        if (abandoned.size() > 64) {
+            abandoned.remove(abandoned.iterator().next());
         }
     }
 
@@ -1418,6 +1581,11 @@ public final class Connection implements AutoCloseable {
         }
         MemorySegment likely = likelyBody(null);
         return in.receiveNow(likely, likelyPrefix);
+    }
+
+    /** Calls that went the lone call's way ({@link #callAlone}); read it after those calls returned (for tests). */
+    long aloneCalls() {
+        return aloneCount;
     }
 
     /** Body bytes the reads of this connection received straight into their destination (for tests). */

@@ -26,6 +26,13 @@ final class RawWire {
         socket.send(null, msg);
     }
 
+    /** A header-only error reply carrying {@code errno}. */
+    void sendError(int msgId, int cmd, int errno) throws IOException {
+        MemorySegment h = arena.allocate(Header.SIZE);
+        Header.encode(h, msgId, cmd, Header.SIZE, Header.TYPE_REPLY | Header.FLAG_ERROR, errno);
+        socket.send(null, h);
+    }
+
     /** A header whose msg_size promises {@code msgSize} bytes, and nothing else. */
     void sendHeaderOnly(int msgId, int cmd, int flags, long msgSize) throws IOException {
         MemorySegment h = arena.allocate(Header.SIZE);
