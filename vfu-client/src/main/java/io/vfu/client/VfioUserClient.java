@@ -1133,6 +1133,7 @@ public final class VfioUserClient implements AutoCloseable {
          * Requests allowed in flight now: the first batch is {@link #readWindow}'s, each later one twice the last,
          * up to the window. A short stream read without an estimate then ends as soon as before (each request
          * beyond the end costs a whole chunk of padding, ambiguity #26); a long one soon has the full window.
+         * Once the device's size answer bounds the requests, the whole window at once.
          */
         private int limit;
         private boolean firstBatchSent;
@@ -1275,6 +1276,11 @@ public final class VfioUserClient implements AutoCloseable {
             if (estimate >= 0) {
                 unrequested = Math.max(0, estimate - n * request.size());
                 cap = calls.length;
+                // The estimate bounds what is asked for: the rest of the window (or the end check) goes out now,
+                // while the first chunks are on their way. Growing the window step by step instead left the
+                // server idle for a round trip per step (~60 of 1,900 µs for 16 MiB in 1 MiB chunks here).
+                limit = cap;
+                refill();
             }
         }
 

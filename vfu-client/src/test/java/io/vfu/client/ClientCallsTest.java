@@ -435,17 +435,9 @@ class ClientCallsTest {
         byte[] stream = pattern(204_923, 7); // 25 reads of 8 KiB and a short one
         int chunk = 8192;
         int chunks = (stream.length + chunk - 1) / chunk;
-        AtomicInteger position = new AtomicInteger();
         List<String> order = Collections.synchronizedList(new ArrayList<>());
         try (FakeServer server = FakeServer.start(ClientTestSupport.socket(dir))) {
-            server.on(Command.MIG_DATA_READ, (s, c) -> {
-                MigDataReadRequest r = MigDataReadRequest.decode(c.payload());
-                order.add(String.valueOf(r.size()));
-                int at = position.get();
-                int n = (int) Math.min(r.size(), stream.length - at);
-                position.addAndGet(n);
-                return paddedMigDataReply(r, stream, at, n);
-            });
+            servesStream(server, stream, r -> order.add(String.valueOf(r.size())));
             server.on(Command.DEVICE_FEATURE, (s, c) -> {
                 DeviceFeatureRequest r = DeviceFeatureRequest.decode(c.payload());
                 if (r.feature() == DeviceFeature.MIG_DATA_SIZE) {
@@ -494,21 +486,67 @@ class ClientCallsTest {
     }
 
     /**
+     * Once the size query's answer is in, the reads it allows go out at once, up to the window, while the first
+     * chunks are still on their way: the server is not left idle for a round trip per step of a growing window.
+     * The sink holds the first chunk until the server has seen the whole window of reads; a client that sent
+     * more only after consuming chunks would never get there.
+     */
+    @Test
+    void theWholeWindowOfReadsGoesOutAsSoonAsTheSizeAnswerIsIn() throws Exception {
+        byte[] stream = pattern(204_923, 9);
+        int chunk = 8192;
+        int window = 16; // heldReadWindow(8 KiB, bounded): the reads sit in one shared buffer, in order
+        java.util.concurrent.CountDownLatch windowSeen = new java.util.concurrent.CountDownLatch(window);
+        try (FakeServer server = FakeServer.start(ClientTestSupport.socket(dir))) {
+            servesStream(server, stream, r -> windowSeen.countDown());
+            server.on(Command.DEVICE_FEATURE, (s, c) -> DeviceFeatureRequest.decode(c.payload()).feature()
+                    == DeviceFeature.MIG_DATA_SIZE
+                    ? Response.of(DeviceFeatureReply.get(DeviceFeature.MIG_DATA_SIZE,
+                            new FeaturePayload.MigDataSize(stream.length)))
+                    : Response.of(DeviceFeatureReply.get(DeviceFeature.MIG_DEVICE_STATE,
+                            new FeaturePayload.MigDeviceState(MigrationState.STOP_COPY.wireValue()))));
+            try (VfioUserClient client = ClientTestSupport.connect(dir, ClientTestSupport.options().build())) {
+                ByteArrayOutputStream out = new ByteArrayOutputStream();
+                long got = client.readStopCopyData(piece -> {
+                    try {
+                        if (out.size() == 0) {
+                            assertThat(windowSeen.await(10, java.util.concurrent.TimeUnit.SECONDS))
+                                    .as("the window's reads reached the server before the first chunk was consumed")
+                                    .isTrue();
+                        }
+                    } catch (InterruptedException e) {
+                        throw new java.io.InterruptedIOException();
+                    }
+                    out.writeBytes(piece.toArray(ValueLayout.JAVA_BYTE));
+                }, chunk);
+                assertThat(got).isEqualTo(stream.length);
+                assertThat(out.toByteArray()).isEqualTo(stream);
+            }
+        }
+    }
+
+    /** Serves {@code stream} to MIG_DATA_READs in order (padded replies), telling {@code seen} of each request. */
+    private static void servesStream(FakeServer server, byte[] stream,
+                                     java.util.function.Consumer<MigDataReadRequest> seen) {
+        AtomicInteger position = new AtomicInteger();
+        server.on(Command.MIG_DATA_READ, (s, c) -> {
+            MigDataReadRequest r = MigDataReadRequest.decode(c.payload());
+            seen.accept(r);
+            int at = position.get();
+            int n = (int) Math.min(r.size(), stream.length - at);
+            position.addAndGet(n);
+            return paddedMigDataReply(r, stream, at, n);
+        });
+    }
+
+    /**
      * Reads {@code stream} from a fake server in STOP_COPY with {@code chunk}-byte requests and the given length
      * estimate, checks that it arrived whole and every reply was consumed; returns the requested sizes in order.
      */
     private List<Long> readWithEstimate(byte[] stream, long chunk, long estimate) throws Exception {
-        AtomicInteger position = new AtomicInteger();
         List<Long> sizes = Collections.synchronizedList(new ArrayList<>());
         try (FakeServer server = FakeServer.start(ClientTestSupport.socket(dir))) {
-            server.on(Command.MIG_DATA_READ, (s, c) -> {
-                MigDataReadRequest r = MigDataReadRequest.decode(c.payload());
-                sizes.add(r.size());
-                int at = position.get();
-                int n = (int) Math.min(r.size(), stream.length - at);
-                position.addAndGet(n);
-                return paddedMigDataReply(r, stream, at, n);
-            });
+            servesStream(server, stream, r -> sizes.add(r.size()));
             reportsState(server, MigrationState.STOP_COPY);
             try (VfioUserClient client = ClientTestSupport.connect(dir, ClientTestSupport.options().build())) {
                 ByteArrayOutputStream out = new ByteArrayOutputStream();
