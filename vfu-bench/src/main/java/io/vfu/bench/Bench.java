@@ -353,12 +353,27 @@ public final class Bench {
     // ------------------------------------------------------------------------------------------------
     // Migration data
 
+    /** Chunks of each measured size in a migration warm-up round (see {@link #migration}). */
+    private static final long WARM_CHUNKS_PER_SIZE = 8;
+
     private void migration(Ctx c, List<Row> rows, List<Alloc> alloc) throws IOException {
         long[] chunks = {64 * KiB, MiB, 4 * MiB};
         say("warming up MIG_DATA_READ/MIG_DATA_WRITE and the raw streams");
         long warmChunk = 4 * KiB;
         long warmBytes = config.warmUpOps() * warmChunk;
         settle(c, () -> {
+            // A few chunks of every measured size first, then many small ones: C2 compiles the stream loops
+            // from profiles that have seen every size's branches. Warmed up with small chunks only, the first
+            // larger chunk hit a branch C2 had left out (an uncommon trap): the loop went back to profiling C1
+            // code and stayed there through the 1 MiB and 4 MiB rows, too few iterations (a thousand or so) to
+            // be compiled again, with no compilation left for settle() to see (-XX:+PrintCompilation).
+            for (long chunk : chunks) {
+                long few = Math.min(chunk * WARM_CHUNKS_PER_SIZE, warmBytes);
+                migRead(c, chunk, few);
+                migWrite(c, chunk, few);
+                c.raw().streamOut(chunk, few);
+                c.raw().streamIn(chunk, few);
+            }
             migRead(c, warmChunk, warmBytes);
             migWrite(c, warmChunk, warmBytes);
             c.raw().streamOut(warmChunk, warmBytes);
