@@ -1278,7 +1278,8 @@ public final class VfioUserClient implements AutoCloseable {
                 cap = calls.length;
                 // The estimate bounds what is asked for: the rest of the window (or the end check) goes out now,
                 // while the first chunks are on their way. Growing the window step by step instead left the
-                // server idle for a round trip per step (~60 of 1,900 µs for 16 MiB in 1 MiB chunks here).
+                // server idle for a round trip per step (a 1 MiB stream's end check went out only after its
+                // chunk was in: ~28 µs after it, now ~7).
                 limit = cap;
                 refill();
             }
