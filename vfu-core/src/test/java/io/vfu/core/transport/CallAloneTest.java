@@ -214,6 +214,32 @@ class CallAloneTest {
     }
 
     @Test
+    void theHolderOfTheReadsCallsAloneAndAPausedHolderIsRefusedBeforeAnythingIsSent() throws Exception {
+        Future<String> f = pool.submit(() -> {
+            Connection.ReadHold hold = client.holdReads();
+            try {
+                MemorySegment reply = Arena.ofAuto().allocate(64);
+                long n = client.callInto(RawPayload.of(Command.REGION_READ, "held"), reply);
+                hold.pause();
+                try {
+                    assertThatThrownBy(() -> client.callInto(RawPayload.of(Command.REGION_READ, "paused"), reply))
+                            .isInstanceOf(IllegalStateException.class);
+                } finally {
+                    hold.resume();
+                }
+                return RawPayload.text(reply.asSlice(0, n));
+            } finally {
+                hold.close();
+            }
+        });
+        peer.send(request("held"), Command.REGION_READ.code(), Header.TYPE_REPLY, "while held");
+        assertThat(f.get()).isEqualTo("while held");
+        assertThat(client.aloneCalls()).isEqualTo(1);
+        // Nothing was sent for the paused call: the next request on the wire is the next call's.
+        assertThat(answered("after", 64, "fine")).isEqualTo("fine");
+    }
+
+    @Test
     void aCallWithNoReplyTimesOutAndItsLateReplyIsDroppedQuietly() throws Exception {
         start(LIMITS.withReplyTimeout(Duration.ofMillis(200)));
         Future<String> f = call("slow", 64);
