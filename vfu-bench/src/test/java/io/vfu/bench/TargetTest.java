@@ -4,24 +4,32 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import java.util.List;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.CsvSource;
 
 /** Verdicts on measured ratios, and how rows and the report show them. */
 class TargetTest {
-    @Test
-    void aLatencyTargetIsMetOnlyWhenTheUpperQuartileIsWithinToo() {
-        Target t = Target.atMost(1.05);
-        assertThat(t.verdict(1.03, 1.02, 1.05)).isEqualTo(Target.Verdict.MET);
-        assertThat(t.verdict(1.046, 1.041, 1.057)).isEqualTo(Target.Verdict.EDGE);
-        assertThat(t.verdict(1.051, 1.04, 1.06)).isEqualTo(Target.Verdict.MISSED);
+    /**
+     * A latency target (≤) is met only when the upper quartile of the blocks is within too, a throughput target
+     * (≥) only when the lower one is; a median outside misses either way.
+     */
+    @ParameterizedTest(name = "{0} {1}: median {2}, quartiles {3}-{4} -> {5}")
+    @CsvSource({
+        "≤, 1.05, 1.03,  1.02, 1.05, MET",
+        "≤, 1.05, 1.046, 1.041, 1.057, EDGE",
+        "≤, 1.05, 1.051, 1.04, 1.06, MISSED",
+        "≥, 0.95, 0.97,  0.95, 0.98, MET",
+        "≥, 0.95, 0.96,  0.94, 0.98, EDGE",
+        "≥, 0.95, 0.949, 0.94, 0.99, MISSED"})
+    void theVerdictLooksAtTheMedianAndTheQuartileOnTheFarSide(String kind, double bound, double median, double q1,
+                                                               double q3, Target.Verdict expected) {
+        Target t = kind.equals("≤") ? Target.atMost(bound) : Target.atLeast(bound);
+        assertThat(t.verdict(median, q1, q3)).isEqualTo(expected);
+        assertThat(t).hasToString(kind + " " + bound);
     }
 
     @Test
-    void aThroughputTargetLooksAtTheLowerQuartile() {
-        Target t = Target.atLeast(0.95);
-        assertThat(t.verdict(0.97, 0.95, 0.98)).isEqualTo(Target.Verdict.MET);
-        assertThat(t.verdict(0.96, 0.94, 0.98)).isEqualTo(Target.Verdict.EDGE);
-        assertThat(t.verdict(0.949, 0.94, 0.99)).isEqualTo(Target.Verdict.MISSED);
-        assertThat(t).hasToString("≥ 0.95");
+    void aRowWithoutTargetHasNoVerdict() {
         assertThat(Target.NONE.verdict(9, 9, 9)).isEqualTo(Target.Verdict.NONE);
         assertThat(Target.NONE).hasToString("-");
     }

@@ -495,7 +495,7 @@ class ClientCallsTest {
     void theWholeWindowOfReadsGoesOutAsSoonAsTheSizeAnswerIsIn() throws Exception {
         byte[] stream = pattern(204_923, 9);
         int chunk = 8192;
-        int window = 16; // heldReadWindow(8 KiB, bounded): the reads sit in one shared buffer, in order
+        int window = VfioUserClient.heldReadWindow(chunk, true); // the reads share one buffer, replies in order
         java.util.concurrent.CountDownLatch windowSeen = new java.util.concurrent.CountDownLatch(window);
         try (FakeServer server = FakeServer.start(ClientTestSupport.socket(dir))) {
             servesStream(server, stream, r -> windowSeen.countDown());

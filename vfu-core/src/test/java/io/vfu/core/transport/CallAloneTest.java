@@ -4,6 +4,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import io.vfu.core.linux.Errno;
+import io.vfu.core.linux.EventFd;
 import io.vfu.core.linux.Fds;
 import io.vfu.core.linux.UnixSocket;
 import io.vfu.core.protocol.Command;
@@ -12,6 +13,7 @@ import io.vfu.core.protocol.VfioUserException;
 import java.io.IOException;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
+import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
@@ -58,8 +60,12 @@ class CallAloneTest {
         assertThat(Fds.openFdCount()).as("open fds after the test").isEqualTo(fdsBefore);
     }
 
+    /** The peer's end of the socket pair ({@link #peer} writes to it). */
+    private UnixSocket peerSocket;
+
     private void start(TransportLimits limits) throws IOException {
         UnixSocket[] s = UnixSocket.pair();
+        peerSocket = s[1];
         toClose.add(s[1]);
         client = new Connection(s[0], limits, "client");
         toClose.add(client);
@@ -253,10 +259,37 @@ class CallAloneTest {
     }
 
     @Test
+    void fdsThatComeWithTheReplyAreClosed() throws Exception {
+        Future<String> f = call("fd", 64);
+        int id = request("fd");
+        MemorySegment reply = arena.allocate(Header.SIZE + 4);
+        Header.encode(reply, id, Command.REGION_READ.code(), Header.SIZE + 4, Header.TYPE_REPLY, 0);
+        reply.asSlice(Header.SIZE).copyFrom(MemorySegment.ofArray("data".getBytes(StandardCharsets.UTF_8)));
+        try (EventFd e = EventFd.create()) {
+            peerSocket.send(new int[] {e.fd()}, reply);
+        }
+        assertThat(f.get()).isEqualTo("data");
+        // The fd count after the test (closeAllAndCheckLeaks) shows the received copy was closed.
+    }
+
+    @Test
+    void aReplyThatStallsHalfwayEndsTheConnection() throws Exception {
+        start(LIMITS.withReplyTimeout(Duration.ofMillis(200)));
+        Future<String> f = call("stall", 64);
+        int id = request("stall");
+        peer.sendHeaderOnly(id, Command.REGION_READ.code(), Header.TYPE_REPLY, Header.SIZE + 40);
+        peerSocket.send(null, arena.allocate(10)); // ten of the forty body bytes, then nothing
+        // Framing is lost mid-message: the call fails and the connection ends (not a timeout that keeps it).
+        assertThat(failure(f)).isInstanceOf(ConnectionClosedException.class);
+        assertThat(client.isEnded()).isTrue();
+        assertThat(peer.atEof()).as("the peer sees the connection end").isTrue();
+    }
+
+    @Test
     void aPeerThatLeavesEndsTheCallWithConnectionClosed() throws Exception {
         Future<String> f = call("anyone", 64);
         request("anyone");
-        toClose.get(toClose.size() - 2).close(); // the peer's end of the socket pair
+        peerSocket.close();
         assertThat(failure(f)).isInstanceOf(ConnectionClosedException.class);
         assertThat(client.isEnded()).isTrue();
         assertThatThrownBy(() -> client.callInto(RawPayload.of(Command.REGION_READ, "x"), Arena.ofAuto().allocate(8)))
